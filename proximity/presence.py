@@ -1,0 +1,179 @@
+"""From decided zones to contract events: visits, entries, exits and dwell.
+
+The zone decision (engine or baseline) says, per device and time, which zone the device is in
+(or None: not placed, gone). `Presence` turns those decisions into the event stream of the
+contract, with its ordering guarantees:
+
+* every ``zone_enter`` is preceded by the ``zone_exit`` of the device's previous zone;
+* ``store_exit`` follows the last ``zone_exit`` of a visit; ``store_entry`` precedes the first
+  ``zone_enter`` of a visit;
+* ``private`` zones produce nothing (leaving a sales zone for a fitting room is a
+  ``zone_exit`` of the sales zone, and the visit goes on);
+* ``zone_dwell`` fires once per zone stay, at the moment the stay reaches the zone's threshold.
+
+Event and visit ids are derived from content (store, device, type, zone, time), so a replay of
+the same readings gives the same ids: consumers can deduplicate on ``event_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import uuid
+from dataclasses import dataclass
+
+from .readings import Event
+from .store import Store, Zone
+
+
+@dataclass
+class _State:
+    zone: str | None = None
+    since: float = 0.0
+    visit_id: str | None = None
+    visit_start: float = 0.0
+    dwell_due: float | None = None
+
+
+def event_id(store: str, device: str, kind: str, zone: str | None, ts: float) -> str:
+    """Deterministic event id (a UUID string) from the event's content."""
+    text = f"{store}|{device}|{kind}|{zone or ''}|{ts:.3f}"
+    return str(uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16]))
+
+
+def visit_id(store: str, device: str, ts: float) -> str:
+    """Deterministic visit id from store, device and entry time."""
+    return "v-" + hashlib.sha256(f"{store}|{device}|{ts:.3f}".encode()).hexdigest()[:16]
+
+
+class Presence:
+    """Event emission for one store (see module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._zones: dict[str, Zone] = {z.id: z for z in store.zones}
+        self._state: dict[str, _State] = {}
+        self._dwell: list[tuple[float, str, str, float]] = []  # (due, device, zone, since)
+
+    def set_store(self, store: Store) -> None:
+        """Use a new store configuration from now on (zones removed count as None)."""
+        self.store = store
+        self._zones = {z.id: z for z in store.zones}
+
+    def zone_of(self, device: str) -> str | None:
+        """The device's current decided zone (None when not placed)."""
+        state = self._state.get(device)
+        return state.zone if state else None
+
+    def visit_of(self, device: str) -> str | None:
+        """The device's open visit id, if it is in the store."""
+        state = self._state.get(device)
+        return state.visit_id if state else None
+
+    def tracked(self) -> int:
+        """Number of devices with a decided zone."""
+        return len(self._state)
+
+    def update(
+        self, device: str, zone: str | None, ts: float, confidence: float | None = None
+    ) -> list[Event]:
+        """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes."""
+        state = self._state.get(device)
+        current = state.zone if state else None
+        if zone == current:
+            return []
+        if state is None:
+            state = _State()
+            self._state[device] = state
+        events: list[Event] = []
+        sid = self.store.id
+        old = self._zones.get(current) if current else None
+        new = self._zones.get(zone) if zone else None
+        was_in = state.visit_id is not None
+        now_in = new is not None and new.in_store
+        if old is not None and not old.private:
+            events.append(
+                Event(
+                    "zone_exit",
+                    device,
+                    old.id,
+                    ts,
+                    event_id(sid, device, "zone_exit", old.id, ts),
+                    visit_id=state.visit_id,
+                    dwell_s=ts - state.since,
+                    since=state.since,
+                )
+            )
+        if was_in and not now_in:
+            events.append(
+                Event(
+                    "store_exit",
+                    device,
+                    None,
+                    ts,
+                    event_id(sid, device, "store_exit", None, ts),
+                    visit_id=state.visit_id,
+                    dwell_s=ts - state.visit_start,
+                    since=state.visit_start,
+                )
+            )
+            state.visit_id = None
+        if now_in and not was_in:
+            state.visit_id = visit_id(sid, device, ts)
+            state.visit_start = ts
+            events.append(
+                Event(
+                    "store_entry",
+                    device,
+                    None,
+                    ts,
+                    event_id(sid, device, "store_entry", None, ts),
+                    visit_id=state.visit_id,
+                    confidence=confidence,
+                )
+            )
+        state.zone = new.id if new is not None else None
+        state.since = ts
+        state.dwell_due = None
+        if new is not None and not new.private:
+            events.append(
+                Event(
+                    "zone_enter",
+                    device,
+                    new.id,
+                    ts,
+                    event_id(sid, device, "zone_enter", new.id, ts),
+                    visit_id=state.visit_id,
+                    confidence=confidence,
+                )
+            )
+            if new.dwell_s is not None:
+                state.dwell_due = ts + new.dwell_s
+                heapq.heappush(self._dwell, (state.dwell_due, device, new.id, ts))
+        if state.zone is None:
+            del self._state[device]
+        return events
+
+    def tick(self, ts: float) -> list[Event]:
+        """Dwell events due at or before ``ts`` (each stamped with the moment it became due)."""
+        events: list[Event] = []
+        sid = self.store.id
+        while self._dwell and self._dwell[0][0] <= ts:
+            due, device, zone, since = heapq.heappop(self._dwell)
+            state = self._state.get(device)
+            if state is None or state.zone != zone or state.dwell_due != due:
+                continue  # the stay this deadline belonged to is over
+            state.dwell_due = None
+            events.append(
+                Event(
+                    "zone_dwell",
+                    device,
+                    zone,
+                    due,
+                    event_id(sid, device, "zone_dwell", zone, due),
+                    visit_id=state.visit_id,
+                    dwell_s=due - since,
+                    since=since,
+                )
+            )
+        return events

@@ -1,0 +1,98 @@
+"""Every tunable of the engine, in one place, each with the reason for its default.
+
+A store file may override any of them under ``engine:``; unknown names are an error.
+Units: seconds, dB, dBm, metres, probabilities in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine tuning. Defaults come from FIELD_NOTES physics and were checked by ``proximity eval``."""
+
+    tick_s: float = 0.5
+    """Decision step. Half a second keeps fob entry latency near 1 s while one tick of
+    vectorised work per store stays cheap (a 1 s phone contributes at most one reading)."""
+
+    lateness_s: float = 1.0
+    """How long a tick waits for readings of other gateways that arrive out of order.
+    Gateways batch every 0.5 s, so one second covers a batch in flight."""
+
+    smooth_tau_s: float = 2.0
+    """Time constant of the per-(device, gateway) exponential smoother. Fast fading has a
+    2-4 dB spread per packet; 2 s averages 2 phone packets or 20 fob packets while following a
+    walking shopper (1.2 m/s) within a couple of metres."""
+
+    outlier_db: float = 10.0
+    """A reading further than this from the smoothed value is clipped to it before it is
+    averaged in: deep channel nulls (10-20 dB) and single reflections move the estimate by at
+    most this much times the smoothing weight."""
+
+    stale_s: float = 6.0
+    """A (device, gateway) estimate not refreshed for this long is forgotten; the gateway then
+    counts as not hearing the device. Six missed phone packets at 1 s are unlikely (host drop
+    5 %) unless the device really moved out of range."""
+
+    p1m_dbm: float = -59.0
+    """RSSI at 1 m of a 0 dBm transmitter when a reading carries no tx_power (beacon vendors)."""
+
+    path_loss_n: float = 2.2
+    """Path-loss exponent of the geometric model (ITU-R P.1238 for shops, BLE measurements)."""
+
+    sigma_db: float = 6.0
+    """Spread of a smoothed reading around the model: 4 dB shadowing, residual fading and body
+    blocking after smoothing, and the model's own error."""
+
+    device_offset_sd_db: float = 6.0
+    """Prior spread of a device's unknown transmit offset (phone models differ by N(0, 5 dB));
+    the engine estimates the offset per device from all gateways at once."""
+
+    floor_dbm: float = -95.0
+    """Receiver sensitivity: a gateway that does not hear a device is evidence the device is
+    far from it, weighed against this floor."""
+
+    miss_weight: float = 0.5
+    """Weight of the 'not heard' evidence relative to a reading (host drops and collisions make
+    silence less reliable than a reading)."""
+
+    evidence_weight: float = 0.35
+    """Tempering of the per-tick likelihood: smoothed values of consecutive ticks are strongly
+    correlated, so each tick counts as about a third of an independent observation."""
+
+    switch_rate_per_s: float = 0.05
+    """Prior rate of moving to an adjacent zone (dwell medians are about 60 s); smaller is
+    stickier."""
+
+    jump_rate_per_s: float = 0.002
+    """Prior rate of moving to a non-adjacent zone: a safety valve so that a wrong zone is left
+    even when adjacency is wrong."""
+
+    grid_m: float = 1.0
+    """Spacing of the sample points that represent a zone polygon in the geometric model."""
+
+    enter_prob: float = 0.6
+    """Posterior a zone needs before the decision moves to it."""
+
+    confirm_s: float = 1.0
+    """How long a challenger zone must stay the most likely before the decision moves (minimum
+    dwell): a single lucky tick never moves a shopper."""
+
+    exit_timeout_s: float = 15.0
+    """A device unheard by every gateway for this long has left: zone_exit and store_exit are
+    emitted with the time the timeout ran out. Phones advertise every second, so 15 silent
+    seconds are not a dropped packet; shorter than Bermuda (30 s), far shorter than HA (180 s)."""
+
+    evict_s: float = 120.0
+    """State of a device unheard for this long is dropped entirely (bounded memory)."""
+
+    min_readings_entry: int = 2
+    """Readings a device needs before it may be placed in the store at all: one reading is not
+    a visit."""
+
+
+def config_keys() -> list[str]:
+    """Names of all tunables, for validation and docs."""
+    return [f.name for f in fields(EngineConfig)]
