@@ -1,17 +1,78 @@
-"""The store engine: readings in, events out (public API; internals being written)."""
+"""The store engine: readings in, events out.
+
+Per tick (``tick_s`` of the readings' clock) the engine
+
+1. smooths the tick's readings per (device, gateway) (`proximity.smoothing`),
+2. scores every zone for each device that got new data (`proximity.zoning`),
+3. runs one step of a discrete Bayes filter (an HMM over zones): the previous posterior moves
+   along zone adjacency at a slow prior rate, then is weighted by the tempered likelihood,
+4. decides with hysteresis: a challenger zone must be the most likely, with at least
+   ``enter_prob`` posterior, for ``confirm_s`` before the decision moves,
+5. ends presence explicitly: a device unheard for ``exit_timeout_s`` leaves its zone and the
+   store; a device placed in an ``outside`` zone has left the store at once,
+6. turns decisions into contract events through `proximity.presence.Presence`.
+
+The engine is pure: it reads no clock; time is the readings' ``ts``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .readings import Event, ReadingBatch, Registry
+from .presence import Presence
+from .readings import Event, FloatArray, IntArray, ReadingBatch, Registry
+from .smoothing import Smoother
 from .store import Store
+from .zoning import PointModel, geometric_model
+
+_INITIAL_SLOTS = 64
+_EVIDENCE_CAP_S = 2.0
+_STEP_CAP_S = 10.0
+
+
+@dataclass
+class TracePoint:
+    """One tick of one traced device (for plots and debugging)."""
+
+    ts: float
+    est: FloatArray
+    posterior: FloatArray
+    zone: str | None
+
+
+@dataclass
+class EngineStats:
+    """Counters for health reporting."""
+
+    readings: int = 0
+    late_readings: int = 0
+    ticks: int = 0
+    events: int = 0
+    evicted: int = 0
+
+
+@dataclass
+class _Slots:
+    """Per-device-slot state arrays (index = slot)."""
+
+    post: FloatArray
+    decided: IntArray
+    chal: IntArray
+    chal_since: FloatArray
+    last_seen: FloatArray
+    last_step: FloatArray
+    n_read: IntArray
+    p1m: FloatArray
+    code: IntArray
+    free: list[int] = field(default_factory=list)
 
 
 class Engine:
-    """One store's engine. Pure: time comes only from the readings' ``ts``.
+    """One store's engine (see the module docstring).
 
     Usage (replay and hub alike)::
 
@@ -20,40 +81,360 @@ class Engine:
         events = engine.advance(watermark)   # decide every tick that ends before watermark
         events += engine.flush()             # end of stream: decide everything buffered
 
-    ``advance`` processes ticks ``[k*tick_s, (k+1)*tick_s)`` whose end is at or before
-    ``watermark - lateness_s``; readings that arrive for a tick already decided are counted in
-    ``late_readings`` and ignored. The events for a stream of readings depend only on the
-    readings and the watermarks, never on how the rows were chunked into calls.
+    ``advance`` decides ticks ``[k*tick_s, (k+1)*tick_s)`` that end at or before
+    ``watermark - lateness_s``. Readings that arrive for a tick already decided are counted in
+    ``stats.late_readings`` and ignored. The events depend only on the readings (as long as
+    none arrive late), never on how they were chunked into calls.
     """
 
-    def __init__(self, store: Store, model: object | None = None) -> None:
-        self.store = store
+    def __init__(self, store: Store, model: PointModel | None = None) -> None:
         self.devices = Registry()
-        self.late_readings = 0
+        self.stats = EngineStats()
+        self.trace_devices: set[str] = set()
+        self.traces: dict[str, list[TracePoint]] = {}
+        self._pending: list[ReadingBatch] = []
+        self._next_tick: int | None = None
+        self._now = -np.inf
+        self._slot_of_code: IntArray = np.full(0, -1, dtype=np.int64)
+        self._fixed_model = model
+        self._configure(store, model)
+        self._smoother = Smoother(
+            _INITIAL_SLOTS,
+            len(store.gateways),
+            self.cfg.smooth_tau_s,
+            self.cfg.outlier_db,
+            self.cfg.stale_s,
+        )
+        self._s = self._new_slots(_INITIAL_SLOTS)
+        self._s.free = list(range(_INITIAL_SLOTS - 1, -1, -1))
+        self.presence = Presence(store)
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _configure(self, store: Store, model: PointModel | None) -> None:
+        self.store = store
+        self.cfg = store.engine
+        self.model = model if model is not None else geometric_model(store)
+        if self.model.zone_ids != tuple(z.id for z in store.zones):
+            raise ValueError("the zone model's zones differ from the store's zones")
+        self._gw_index = store.gateway_index()
+        self._zone_ids = self.model.zone_ids
+        self._zone_in_store = np.array([z.in_store for z in store.zones])
+        self._generator = _generator(
+            self.model.adjacency, self.cfg.switch_rate_per_s, self.cfg.jump_rate_per_s
+        )
+        self._prior = _initial_prior([z.kind for z in store.zones])
+
+    def set_store(self, store: Store, model: PointModel | None = None) -> None:
+        """Apply a new store configuration (zones, gateways, tuning) from the next tick on.
+
+        Smoothed values are kept for gateways that still exist; zone beliefs restart from the
+        prior, and a device whose decided zone no longer exists is re-decided from its data.
+        """
+        old_gw = [g.id for g in self.store.gateways]
+        old_zones = self._zone_ids
+        self._configure(store, model if model is not None else self._fixed_model)
+        new_gw = [g.id for g in store.gateways]
+        if new_gw != old_gw:
+            sm = Smoother(
+                self._smoother.capacity,
+                len(new_gw),
+                self.cfg.smooth_tau_s,
+                self.cfg.outlier_db,
+                self.cfg.stale_s,
+            )
+            for j, gid in enumerate(new_gw):
+                if gid in old_gw:
+                    i = old_gw.index(gid)
+                    sm.est[:, j] = self._smoother.est[:, i]
+                    sm.last[:, j] = self._smoother.last[:, i]
+            self._smoother = sm
+        else:
+            self._smoother.tau_s = self.cfg.smooth_tau_s
+            self._smoother.outlier_db = self.cfg.outlier_db
+            self._smoother.stale_s = self.cfg.stale_s
+        remap = np.array(
+            [self._zone_ids.index(z) if z in self._zone_ids else -1 for z in old_zones] + [-1],
+            dtype=np.int64,
+        )
+        s = self._s
+        s.decided = remap[s.decided]
+        s.chal[:] = -1
+        s.post = np.tile(self._prior, (s.post.shape[0], 1))
+        s.last_step[:] = -np.inf
+        self.presence.set_store(store)
+
+    # --- input ---------------------------------------------------------------------------
 
     def ingest(self, batch: ReadingBatch) -> None:
-        """Buffer readings whose devices are already interned in ``self.devices``."""
-        raise NotImplementedError
+        """Buffer readings whose ``device`` codes come from ``self.devices``."""
+        if len(batch):
+            self._pending.append(batch)
+            self.stats.readings += len(batch)
 
     def ingest_rows(
         self,
-        ts: Sequence[float] | np.ndarray,
+        ts: Sequence[float] | FloatArray,
         gateways: Sequence[str],
         devices: Sequence[str],
-        rssi: Sequence[float] | np.ndarray,
-        tx_power: Sequence[float] | np.ndarray | None = None,
+        rssi: Sequence[float] | FloatArray,
+        tx_power: Sequence[float] | FloatArray | None = None,
     ) -> None:
-        """Buffer readings given by ids. Unknown gateways raise ``KeyError``."""
-        raise NotImplementedError
+        """Buffer readings given by ids.
+
+        Raises:
+            KeyError: A gateway id is not in the store.
+        """
+        n = len(ts)
+        if n == 0:
+            return
+        gw_index = self._gw_index
+        intern = self.devices.intern
+        batch = ReadingBatch(
+            ts=np.asarray(ts, dtype=np.float64),
+            gateway=np.fromiter((gw_index[g] for g in gateways), np.int64, n),
+            device=np.fromiter((intern(d) for d in devices), np.int64, n),
+            rssi=np.asarray(rssi, dtype=np.float64),
+            tx_power=(
+                np.full(n, np.nan) if tx_power is None else np.asarray(tx_power, dtype=np.float64)
+            ),
+        )
+        self.ingest(batch)
+
+    # --- processing ----------------------------------------------------------------------
 
     def advance(self, watermark: float) -> list[Event]:
         """Decide all complete ticks up to ``watermark - lateness_s``; return their events."""
-        raise NotImplementedError
+        horizon = watermark - self.cfg.lateness_s
+        return self._process(int(np.floor(horizon / self.cfg.tick_s)))
 
     def flush(self) -> list[Event]:
         """Decide every buffered reading (end of stream). No exit is invented past the data."""
-        raise NotImplementedError
+        if not self._pending:
+            return []
+        last = max(float(b.ts.max()) for b in self._pending if len(b))
+        return self._process(int(np.floor(last / self.cfg.tick_s)) + 1)
 
-    def set_store(self, store: Store) -> None:
-        """Apply a new store configuration (zones, gateways, tuning) from the next tick on."""
-        raise NotImplementedError
+    def _process(self, end_tick: int) -> list[Event]:
+        """Decide ticks before ``end_tick`` (exclusive)."""
+        if not self._pending:
+            return []
+        batch = ReadingBatch.concat(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending = []
+        tick_s = self.cfg.tick_s
+        ticks = np.floor(batch.ts / tick_s).astype(np.int64)
+        if self._next_tick is not None:
+            late = ticks < self._next_tick
+            if late.any():
+                self.stats.late_readings += int(late.sum())
+                batch, ticks = batch.take(~late), ticks[~late]
+        if self._next_tick is None and len(batch):
+            self._next_tick = int(ticks.min())
+        ready = ticks < end_tick
+        if not ready.all():
+            self._pending.append(batch.take(~ready))
+            batch, ticks = batch.take(ready), ticks[ready]
+        events: list[Event] = []
+        if len(batch):
+            order = np.argsort(ticks, kind="stable")
+            batch, ticks = batch.take(order), ticks[order]
+            bounds = np.flatnonzero(np.diff(ticks)) + 1
+            starts = np.r_[0, bounds]
+            stops = np.r_[bounds, ticks.size]
+            for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+                events.extend(self._tick(batch.take(slice(a, b))))
+        if self._next_tick is not None:
+            self._next_tick = max(self._next_tick, end_tick)
+        events.sort(key=lambda e: e.ts)
+        self.stats.events += len(events)
+        return events
+
+    def _tick(self, batch: ReadingBatch) -> list[Event]:
+        self.stats.ticks += 1
+        slots = self._slots_for(batch.device)
+        s = self._s
+        now = float(batch.ts.max())
+        self._now = max(self._now, now)
+        has_tx = ~np.isnan(batch.tx_power)
+        if has_tx.any():
+            s.p1m[slots[has_tx]] = batch.tx_power[has_tx]
+        np.maximum.at(s.last_seen, slots, batch.ts)
+        np.add.at(s.n_read, slots, 1)
+        updated = self._smoother.update(slots, batch.gateway, batch.ts, batch.rssi)
+        self._smoother.expire(now, updated)
+        events: list[Event] = []
+        if updated.size:
+            events.extend(self._decide(updated))
+        events.extend(self._timeouts(self._now))
+        events.extend(self.presence.tick(self._now))
+        return events
+
+    def _decide(self, u: IntArray) -> list[Event]:
+        cfg = self.cfg
+        s = self._s
+        t_dev = s.last_seen[u]
+        est = self._smoother.est[u]
+        ll = self.model.loglik(est, s.p1m[u], cfg)
+        new = ~np.isfinite(s.last_step[u])
+        dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
+        dt = np.clip(dt, 0.0, _STEP_CAP_S)
+        post = s.post[u]
+        prior = np.where(
+            new[:, None], self._prior[None, :], post + dt[:, None] * (post @ self._generator)
+        )
+        prior = np.clip(prior, 1e-12, None)
+        w = cfg.evidence_per_s * np.minimum(np.maximum(dt, cfg.tick_s), _EVIDENCE_CAP_S)
+        logp = np.log(prior) + w[:, None] * (ll - ll.max(axis=1, keepdims=True))
+        logp -= logp.max(axis=1, keepdims=True)
+        p = np.exp(logp)
+        p /= p.sum(axis=1, keepdims=True)
+        s.post[u] = p
+        s.last_step[u] = t_dev
+        best = p.argmax(axis=1)
+        conf = p[np.arange(u.size), best]
+        decided = s.decided[u]
+        differs = best != decided
+        s.chal[u[~differs]] = -1
+        events: list[Event] = []
+        if self.trace_devices:
+            self._trace(u, est, p)
+        for i in np.flatnonzero(differs).tolist():
+            slot = int(u[i])
+            cand = int(best[i])
+            t = float(t_dev[i])
+            if s.chal[slot] != cand:
+                s.chal[slot] = cand
+                s.chal_since[slot] = t
+                if cfg.confirm_s > 0:
+                    continue
+            if conf[i] < cfg.enter_prob or t - s.chal_since[slot] < cfg.confirm_s:
+                continue
+            if s.n_read[slot] < cfg.min_readings_entry and self._zone_in_store[cand]:
+                continue
+            s.decided[slot] = cand
+            s.chal[slot] = -1
+            device = self.devices.ids[int(s.code[slot])]
+            events.extend(self.presence.update(device, self._zone_ids[cand], t, float(conf[i])))
+        return events
+
+    def _timeouts(self, now: float) -> list[Event]:
+        cfg = self.cfg
+        s = self._s
+        gone = np.flatnonzero((s.code >= 0) & (s.last_seen < now - cfg.exit_timeout_s))
+        events: list[Event] = []
+        for slot in gone.tolist():
+            if s.decided[slot] >= 0:
+                device = self.devices.ids[int(s.code[slot])]
+                t = float(s.last_seen[slot]) + cfg.exit_timeout_s
+                events.extend(self.presence.update(device, None, t))
+                s.decided[slot] = -1
+                s.chal[slot] = -1
+                s.last_step[slot] = -np.inf
+            if s.last_seen[slot] < now - cfg.evict_s:
+                self._evict(slot)
+        return events
+
+    # --- slots ---------------------------------------------------------------------------
+
+    def _new_slots(self, n: int) -> _Slots:
+        return _Slots(
+            post=np.tile(self._prior, (n, 1)),
+            decided=np.full(n, -1, dtype=np.int64),
+            chal=np.full(n, -1, dtype=np.int64),
+            chal_since=np.zeros(n),
+            last_seen=np.full(n, -np.inf),
+            last_step=np.full(n, -np.inf),
+            n_read=np.zeros(n, dtype=np.int64),
+            p1m=np.full(n, self.cfg.p1m_dbm),
+            code=np.full(n, -1, dtype=np.int64),
+        )
+
+    def _slots_for(self, codes: IntArray) -> IntArray:
+        n_codes = len(self.devices.ids)
+        if self._slot_of_code.size < n_codes:
+            grown = np.full(max(n_codes, 2 * self._slot_of_code.size), -1, dtype=np.int64)
+            grown[: self._slot_of_code.size] = self._slot_of_code
+            self._slot_of_code = grown
+        slots = self._slot_of_code[codes]
+        missing = slots < 0
+        if missing.any():
+            for code in np.unique(codes[missing]).tolist():
+                self._slot_of_code[code] = self._allocate(code)
+            slots = self._slot_of_code[codes]
+        return slots
+
+    def _allocate(self, code: int) -> int:
+        s = self._s
+        if not s.free:
+            old = s.code.size
+            more = self._new_slots(old)
+            for f in dataclasses.fields(_Slots):
+                if f.name != "free":
+                    setattr(s, f.name, np.concatenate([getattr(s, f.name), getattr(more, f.name)]))
+            s.free = list(range(2 * old - 1, old - 1, -1))
+            self._smoother.grow(2 * old)
+        slot = s.free.pop()
+        s.code[slot] = code
+        return slot
+
+    def _evict(self, slot: int) -> None:
+        s = self._s
+        self._slot_of_code[s.code[slot]] = -1
+        s.code[slot] = -1
+        s.post[slot] = self._prior
+        s.decided[slot] = -1
+        s.chal[slot] = -1
+        s.last_seen[slot] = -np.inf
+        s.last_step[slot] = -np.inf
+        s.n_read[slot] = 0
+        s.p1m[slot] = self.cfg.p1m_dbm
+        self._smoother.reset(np.array([slot]))
+        s.free.append(slot)
+        self.stats.evicted += 1
+
+    def tracked(self) -> int:
+        """Devices currently holding state."""
+        return int((self._s.code >= 0).sum())
+
+    def _trace(self, u: IntArray, est: FloatArray, post: FloatArray) -> None:
+        s = self._s
+        for i, slot in enumerate(u.tolist()):
+            device = self.devices.ids[int(s.code[slot])]
+            if device in self.trace_devices:
+                d = int(s.decided[slot])
+                self.traces.setdefault(device, []).append(
+                    TracePoint(
+                        float(s.last_seen[slot]),
+                        est[i].copy(),
+                        post[i].copy(),
+                        self._zone_ids[d] if d >= 0 else None,
+                    )
+                )
+
+
+def _generator(adj: np.ndarray, switch_rate: float, jump_rate: float) -> FloatArray:
+    """Rate matrix of zone moves per second: adjacent zones share ``switch_rate``."""
+    n = adj.shape[0]
+    q = np.zeros((n, n))
+    for i in range(n):
+        neighbours = [j for j in range(n) if j != i and adj[i, j]]
+        others = [j for j in range(n) if j != i and not adj[i, j]]
+        for j in neighbours:
+            q[i, j] = switch_rate / len(neighbours)
+        for j in others:
+            q[i, j] = jump_rate / len(others)
+        q[i, i] = -q[i].sum()
+    return q
+
+
+def _initial_prior(kinds: list[str]) -> FloatArray:
+    """Where a newly heard device probably is: most come in from the street, then the door."""
+    share = {"outside": 0.5, "entrance": 0.3}
+    groups: dict[str, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        groups.setdefault(kind if kind in share else "other", []).append(i)
+    weights = np.zeros(len(kinds))
+    for name, members in groups.items():
+        weights[members] = share.get(name, 0.2) / len(members)
+    out: FloatArray = weights / weights.sum()
+    return out

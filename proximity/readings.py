@@ -57,7 +57,7 @@ class ReadingBatch:
             np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0)
         )
 
-    def take(self, index: npt.NDArray[Any]) -> ReadingBatch:
+    def take(self, index: npt.NDArray[Any] | slice) -> ReadingBatch:
         """Rows selected by a boolean mask or an index array."""
         return ReadingBatch(
             self.ts[index],

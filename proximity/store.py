@@ -22,7 +22,7 @@ Point = tuple[float, float]
 
 @dataclass(frozen=True)
 class Gateway:
-    """A receiving gateway. ``position`` in metres; ``rx_offset_db`` added to its readings' model."""
+    """A receiving gateway: ``position`` in metres, ``rx_offset_db`` its receive offset, dB."""
 
     id: str
     position: Point | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Engine tuning. Defaults come from FIELD_NOTES physics and were checked by ``proximity eval``."""
+    """Engine tuning; defaults from radio physics, checked with ``proximity eval``."""
 
     tick_s: float = 0.5
     """Decision step. Half a second keeps fob entry latency near 1 s while one tick of
@@ -58,9 +58,11 @@ class EngineConfig:
     """Weight of the 'not heard' evidence relative to a reading (host drops and collisions make
     silence less reliable than a reading)."""
 
-    evidence_weight: float = 0.35
-    """Tempering of the per-tick likelihood: smoothed values of consecutive ticks are strongly
-    correlated, so each tick counts as about a third of an independent observation."""
+    evidence_per_s: float = 0.7
+    """Tempering of the likelihood per second of new data: smoothed values a tick apart are
+    strongly correlated, so a second of readings counts as less than one independent
+    observation. Scaled by the time since the device's last update (capped at 2 s), so 1 s
+    phones and 100 ms fobs gather evidence at the same rate."""
 
     switch_rate_per_s: float = 0.05
     """Prior rate of moving to an adjacent zone (dwell medians are about 60 s); smaller is
@@ -69,6 +71,14 @@ class EngineConfig:
     jump_rate_per_s: float = 0.002
     """Prior rate of moving to a non-adjacent zone: a safety valve so that a wrong zone is left
     even when adjacency is wrong."""
+
+    height_m: float = 1.5
+    """Vertical distance between a gateway (mounted about 2.5 m high) and a carried device
+    (about 1 m): no device is ever closer to a gateway than this, which bounds the model's
+    expected RSSI near a gateway."""
+
+    max_points_per_zone: int = 30
+    """Cap on a zone's sample points (a wide street zone would otherwise dominate the work)."""
 
     grid_m: float = 1.0
     """Spacing of the sample points that represent a zone polygon in the geometric model."""

@@ -204,6 +204,6 @@ def _convert(node: yaml.Node, path: Path, doc: Doc) -> Any:
 
 def _scalar(node: yaml.Node, path: Path, doc: Doc) -> Any:
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return yaml.SafeLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         raise InputError(doc.source, node.start_mark.line + 1, path_str(path), str(exc)) from exc

@@ -1,0 +1,148 @@
+"""Zone likelihoods: how well a device's smoothed RSSI vector fits each zone.
+
+Both models answer the same question with the same arithmetic: each zone is a set of
+reference points, each point predicts an RSSI (relative to the device's 1 m power) at every
+gateway, and a device's unknown transmit offset ``b`` (phones differ by about 5 dB) is estimated
+per point by least squares with a Gaussian prior, so it cancels between gateways instead of
+being mistaken for distance. Gateways that do not hear the device add censored evidence: the
+prediction should then lie below the sensitivity floor.
+
+* `GeometricModel` predicts from a path-loss law, gateway positions and zone polygons
+  (no calibration needed).
+* `FingerprintModel` (``proximity.fingerprint``) predicts from means, spreads and hearing rates
+  measured per zone by ``proximity calibrate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import polygon_distance, sample_points
+from .readings import FloatArray, IntArray
+from .store import Store
+from .tuning import EngineConfig
+
+_CHUNK = 512  # devices per block: bounds the (devices x points x gateways) temporary
+
+
+@dataclass(frozen=True)
+class PointModel:
+    """Reference points with predictions, the common form of every zone model.
+
+    Attributes:
+        zone_ids: Zone of each index.
+        point_zone: Zone index of each point, non-decreasing.
+        mu: Predicted RSSI minus the device's 1 m power, (points, gateways), dB.
+        inv_var: 1 / variance of a smoothed reading around ``mu``, (points, gateways), 1/dB^2.
+        log_heard: log P(heard), (points, gateways); None to use the floor model instead.
+        log_missed: log P(not heard), same shape; None with ``log_heard``.
+        adjacency: (zones, zones) booleans: zones one can walk between directly.
+    """
+
+    zone_ids: tuple[str, ...]
+    point_zone: IntArray
+    mu: FloatArray
+    inv_var: FloatArray
+    log_heard: FloatArray | None
+    log_missed: FloatArray | None
+    adjacency: np.ndarray
+
+    def loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
+        """Zone log-likelihoods of smoothed vectors.
+
+        Args:
+            est: Smoothed RSSI (devices, gateways), dBm, NaN where not heard.
+            p1m: Each device's RSSI at 1 m for a 0 dB offset, dBm.
+            cfg: Tuning (prior spread of the offset, floor, weight of silence).
+
+        Returns:
+            (devices, zones) log-likelihoods (up to a constant per device).
+        """
+        out = np.empty((est.shape[0], len(self.zone_ids)))
+        for start in range(0, est.shape[0], _CHUNK):
+            stop = start + _CHUNK
+            out[start:stop] = self._loglik(est[start:stop], p1m[start:stop], cfg)
+        return out
+
+    def _loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
+        heard = ~np.isnan(est)
+        rel = np.where(heard, est - p1m[:, None], 0.0)
+        h = heard[:, None, :]
+        w = self.inv_var[None, :, :] * h  # (n, P, G)
+        r = rel[:, None, :] - self.mu[None, :, :]
+        prior_w = 1.0 / cfg.device_offset_sd_db**2
+        b = (w * r).sum(axis=2) / (w.sum(axis=2) + prior_w)
+        res = r - b[:, :, None]
+        ll = -0.5 * (w * res * res).sum(axis=2) - 0.5 * prior_w * b * b
+        if self.log_heard is not None and self.log_missed is not None:
+            ll += cfg.miss_weight * np.where(h, self.log_heard[None], self.log_missed[None]).sum(2)
+            ll += 0.5 * (np.log(self.inv_var)[None] * h).sum(axis=2)
+        else:
+            # Censored evidence: a silent gateway says the expected RSSI is below the floor.
+            expected = p1m[:, None, None] + b[:, :, None] + self.mu[None]
+            z = (cfg.floor_dbm - expected) * (1.7 / cfg.sigma_db)
+            log_miss = -np.logaddexp(0.0, -z)
+            ll += cfg.miss_weight * np.where(h, 0.0, log_miss).sum(axis=2)
+        return self._per_zone(ll)
+
+    def _per_zone(self, ll: FloatArray) -> FloatArray:
+        top = ll.max(axis=1, keepdims=True)
+        e = np.exp(ll - top)
+        starts = np.flatnonzero(np.r_[True, np.diff(self.point_zone) != 0])
+        counts = np.diff(np.r_[starts, self.point_zone.size])
+        sums = np.add.reduceat(e, starts, axis=1)
+        zone_ll = np.full((ll.shape[0], len(self.zone_ids)), -np.inf)
+        present = self.point_zone[starts]
+        with np.errstate(divide="ignore"):
+            zone_ll[:, present] = np.log(sums / counts) + top
+        return zone_ll
+
+
+def geometric_model(store: Store) -> PointModel:
+    """A `PointModel` from gateway positions, zone polygons and the path-loss law.
+
+    Raises:
+        ValueError: When a gateway has no position or a zone no polygon.
+    """
+    cfg = store.engine
+    if not store.geometric:
+        raise ValueError("geometric zoning needs every gateway's position and every zone's polygon")
+    gx = np.array([g.position[0] for g in store.gateways if g.position is not None])
+    gy = np.array([g.position[1] for g in store.gateways if g.position is not None])
+    rx = np.array([g.rx_offset_db for g in store.gateways])
+    pts: list[FloatArray] = []
+    owner: list[IntArray] = []
+    for zi, zone in enumerate(store.zones):
+        assert zone.polygon is not None
+        p = sample_points(zone.polygon, cfg.grid_m, cfg.max_points_per_zone)
+        pts.append(p)
+        owner.append(np.full(p.shape[0], zi, dtype=np.int64))
+    points = np.vstack(pts)
+    d = np.sqrt(
+        (points[:, 0:1] - gx[None]) ** 2 + (points[:, 1:2] - gy[None]) ** 2 + cfg.height_m**2
+    )
+    mu = rx[None, :] - 10.0 * cfg.path_loss_n * np.log10(d)
+    return PointModel(
+        zone_ids=tuple(z.id for z in store.zones),
+        point_zone=np.concatenate(owner),
+        mu=mu,
+        inv_var=np.full(mu.shape, 1.0 / cfg.sigma_db**2),
+        log_heard=None,
+        log_missed=None,
+        adjacency=adjacency(store),
+    )
+
+
+def adjacency(store: Store, touch_m: float = 0.75) -> np.ndarray:
+    """Zones whose polygons lie within ``touch_m`` of each other (all, without polygons)."""
+    n = len(store.zones)
+    adj = np.ones((n, n), dtype=bool)
+    for i, zi in enumerate(store.zones):
+        for j in range(i + 1, n):
+            zj = store.zones[j]
+            if zi.polygon is not None and zj.polygon is not None:
+                near = polygon_distance(zi.polygon, zj.polygon) <= touch_m
+                adj[i, j] = adj[j, i] = near
+    return adj
