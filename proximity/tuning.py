@@ -21,10 +21,11 @@ class EngineConfig:
     """How long a tick waits for readings of other gateways that arrive out of order.
     Gateways batch every 0.5 s, so one second covers a batch in flight."""
 
-    smooth_tau_s: float = 2.0
+    smooth_tau_s: float = 1.0
     """Time constant of the per-(device, gateway) exponential smoother. Fast fading has a
-    2-4 dB spread per packet; 2 s averages 2 phone packets or 20 fob packets while following a
-    walking shopper (1.2 m/s) within a couple of metres."""
+    2-4 dB spread per packet; 1 s averages about 10 fob packets and lags a walking shopper
+    (1.2 m/s) by about a metre. Longer averaging is left to the zone filter, which weighs
+    evidence over time without delaying the RSSI itself."""
 
     outlier_db: float = 10.0
     """A reading further than this from the smoothed value is clipped to it before it is
@@ -58,7 +59,7 @@ class EngineConfig:
     """Weight of the 'not heard' evidence relative to a reading (host drops and collisions make
     silence less reliable than a reading)."""
 
-    evidence_per_s: float = 0.7
+    evidence_per_s: float = 2.0
     """Tempering of the likelihood per second of new data: smoothed values a tick apart are
     strongly correlated, so a second of readings counts as less than one independent
     observation. Scaled by the time since the device's last update (capped at 2 s), so 1 s
@@ -86,7 +87,7 @@ class EngineConfig:
     enter_prob: float = 0.6
     """Posterior a zone needs before the decision moves to it."""
 
-    confirm_s: float = 1.0
+    confirm_s: float = 0.5
     """How long a challenger zone must stay the most likely before the decision moves (minimum
     dwell): a single lucky tick never moves a shopper."""
 

@@ -1,0 +1,156 @@
+"""Engine behaviour on synthetic walks: decisions, exits, ordering, chunking, bounded state."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from proximity.engine import Engine
+from proximity.readings import Event
+
+from . import walks
+
+
+def run(rows: list[tuple[float, str, str, float]], chunks: int = 1, seed: int = 0) -> list[Event]:
+    engine = Engine(walks.store())
+    rng = np.random.default_rng(seed)
+    cuts = sorted(rng.choice(np.arange(1, len(rows)), size=chunks - 1, replace=False).tolist())
+    events: list[Event] = []
+    for part in np.split(np.arange(len(rows)), cuts):
+        sel = [rows[i] for i in part]
+        ts, gws, devs, rssi = zip(*sel, strict=True)
+        engine.ingest_rows(ts, gws, devs, rssi)
+        events += engine.advance(max(ts))
+    return events + engine.flush()
+
+
+def kinds(events: list[Event], device: str) -> list[tuple[str, str | None]]:
+    return [(e.type, e.zone) for e in events if e.device == device]
+
+
+def test_shopper_walk_enters_moves_and_is_never_placed_in_private() -> None:
+    rows = walks.readings(walks.shopper, "fob", 0.1, seed=1)
+    rows += [(200.0, "door", "late-visitor", -80.0)]  # time moves on: the fob's silence counts
+    events = run(rows)
+    seq = kinds(events, "fob")
+    assert seq[0] == ("zone_enter", "street")
+    assert ("store_entry", None) in seq
+    assert ("zone_enter", "back") in seq
+    assert seq[-2:] == [("zone_exit", "back"), ("store_exit", None)]
+    entry = next(e for e in events if e.type == "store_entry")
+    assert 13.0 <= entry.ts <= 18.0  # the door is crossed at 14 s
+
+
+def test_exit_is_stamped_when_the_timeout_ran_out() -> None:
+    rows = walks.readings(walks.shopper, "fob", 0.1, seed=2)
+    last_seen = max(r[0] for r in rows)
+    rows += [(150.0, "door", "other", -85.0)]
+    events = run(rows)
+    exit_event = next(e for e in events if e.type == "store_exit" and e.device == "fob")
+    timeout = walks.store().engine.exit_timeout_s
+    assert exit_event.ts == pytest.approx(last_seen + timeout, abs=1e-6)
+    assert exit_event.ts <= 150.0
+
+
+def test_no_exit_is_invented_past_the_end_of_the_data() -> None:
+    events = run(walks.readings(walks.shopper, "fob", 0.1, seed=3))
+    assert not any(e.type == "store_exit" for e in events)
+
+
+def test_contract_ordering_per_device() -> None:
+    rows = walks.readings(walks.shopper, "phone", 1.0, seed=4)
+    rows += walks.readings(walks.shopper, "fob", 0.1, seed=5)
+    rows.sort()
+    rows += [(300.0, "door", "x", -90.0)]
+    events = run(rows)
+    for device in ("phone", "fob"):
+        mine = [e for e in events if e.device == device]
+        assert [e.ts for e in mine] == sorted(e.ts for e in mine)
+        current: str | None = None
+        in_store = False
+        for e in mine:
+            if e.type == "zone_enter":
+                assert current is None, f"zone_enter {e.zone} while still in {current}"
+                current = e.zone
+            elif e.type == "zone_exit":
+                assert e.zone == current
+                current = None
+            elif e.type == "store_entry":
+                assert not in_store and current is None or current == "street"
+                in_store = True
+            elif e.type == "store_exit":
+                assert in_store and current is None
+                in_store = False
+        assert current is None and not in_store
+
+
+def test_chunking_does_not_change_events() -> None:
+    rows = walks.readings(walks.shopper, "phone", 1.0, seed=6)
+    rows += walks.readings(walks.shopper, "fob", 0.1, seed=7)
+    rows.sort()
+    whole = [e.to_json() for e in run(rows)]
+    for chunks in (3, 17, 60):
+        assert [e.to_json() for e in run(rows, chunks=chunks, seed=chunks)] == whole
+
+
+def test_event_ids_are_unique_and_deterministic() -> None:
+    rows = walks.readings(walks.shopper, "fob", 0.1, seed=8)
+    a, b = run(rows), run(rows)
+    assert [e.event_id for e in a] == [e.event_id for e in b]
+    assert len({e.event_id for e in a}) == len(a)
+
+
+def test_dwell_fires_once_at_the_threshold() -> None:
+    events = run(walks.readings(walks.shopper, "fob", 0.1, seed=9))
+    dwell = [e for e in events if e.type == "zone_dwell"]
+    enter = next(e for e in events if e.type == "zone_enter" and e.zone == "entrance")
+    assert len(dwell) == 1
+    assert dwell[0].zone == "entrance"
+    assert dwell[0].ts == pytest.approx(enter.ts + 5.0)
+
+
+def test_private_zone_produces_no_events() -> None:
+    def to_fitting(t: float) -> tuple[float, float] | None:
+        return (9.0, 8.0) if t < 60 else None
+
+    events = run(walks.readings(to_fitting, "fob", 0.1, seed=10, until=60))
+    assert all(e.zone != "fitting" for e in events)
+    assert any(e.type == "store_entry" for e in events)
+
+
+def test_late_readings_are_counted_and_ignored() -> None:
+    engine = Engine(walks.store())
+    engine.ingest_rows([10.0, 10.2], ["door", "back"], ["a", "a"], [-60.0, -70.0])
+    engine.advance(20.0)
+    engine.ingest_rows([5.0], ["door"], ["a"], [-60.0])
+    engine.advance(21.0)
+    assert engine.stats.late_readings == 1
+
+
+def test_state_is_bounded_when_devices_come_and_go() -> None:
+    engine = Engine(walks.store())
+    cfg = engine.cfg
+    for k in range(400):
+        t = k * 5.0
+        engine.ingest_rows([t, t + 0.1], ["door", "door"], [f"d{k}", f"d{k}"], [-60.0, -61.0])
+        engine.advance(t + 2.0)
+    window = int((cfg.evict_s + cfg.exit_timeout_s) / 5.0) + 2
+    assert engine.tracked() <= window
+    assert engine.stats.evicted >= 400 - window
+
+
+def test_live_config_change_applies_to_following_ticks() -> None:
+    engine = Engine(walks.store())
+    store = walks.store()
+    zones = tuple(
+        dataclasses.replace(z, dwell_s=2.0) if z.id == "entrance" else z for z in store.zones
+    )
+    engine.set_store(dataclasses.replace(store, zones=zones))
+    rows = walks.readings(walks.shopper, "fob", 0.1, seed=11)
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    engine.ingest_rows(ts, gws, devs, rssi)
+    events = engine.flush()
+    dwell = [e for e in events if e.type == "zone_dwell"]
+    assert dwell and dwell[0].dwell_s == pytest.approx(2.0)
