@@ -78,7 +78,8 @@ def test_contract_ordering_per_device() -> None:
                 assert e.zone == current
                 current = None
             elif e.type == "store_entry":
-                assert not in_store and current is None or current == "street"
+                assert not in_store
+                assert current is None
                 in_store = True
             elif e.type == "store_exit":
                 assert in_store and current is None
