@@ -100,6 +100,9 @@ def window_index(ts: float, period_s: int = DEFAULT_PERIOD_S) -> int:
 def derive_token(key: bytes, window: int) -> bytes:
     """The 8-byte token a subject with ``key`` advertises during ``window``.
 
+    Keys should be random and of one fixed length (32 bytes is a good choice): as with any HMAC,
+    keys that differ only by trailing zero bytes are the same key.
+
     Args:
         key: The subject's secret key, at least 16 bytes.
         window: Window index (see `window_index`), encoded as 8-byte signed big-endian.
