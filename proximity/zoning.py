@@ -24,8 +24,6 @@ from .readings import FloatArray, IntArray
 from .store import Store
 from .tuning import EngineConfig
 
-_CHUNK = 512  # devices per block: bounds the (devices x points x gateways) temporary
-
 
 @dataclass(frozen=True)
 class PointModel:
@@ -52,6 +50,10 @@ class PointModel:
     def loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
         """Zone log-likelihoods of smoothed vectors.
 
+        The Gaussian part is expanded into sums that are matrix products over gateways, so the
+        cost is a few (devices x gateways) @ (gateways x points) products, never a
+        (devices x points x gateways) temporary.
+
         Args:
             est: Smoothed RSSI (devices, gateways), dBm, NaN where not heard.
             p1m: Each device's RSSI at 1 m for a 0 dB offset, dBm.
@@ -60,32 +62,38 @@ class PointModel:
         Returns:
             (devices, zones) log-likelihoods (up to a constant per device).
         """
-        out = np.empty((est.shape[0], len(self.zone_ids)))
-        for start in range(0, est.shape[0], _CHUNK):
-            stop = start + _CHUNK
-            out[start:stop] = self._loglik(est[start:stop], p1m[start:stop], cfg)
-        return out
-
-    def _loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
         heard = ~np.isnan(est)
+        h = heard.astype(np.float64)
         rel = np.where(heard, est - p1m[:, None], 0.0)
-        h = heard[:, None, :]
-        w = self.inv_var[None, :, :] * h  # (n, P, G)
-        r = rel[:, None, :] - self.mu[None, :, :]
+        w = self.inv_var
+        wmu = w * self.mu
+        wsum = h @ w.T  # (n, P): sum of weights of heard gateways
+        a = rel @ w.T - h @ wmu.T  # sum w (rel - mu)
+        ss = (rel * rel) @ w.T - 2.0 * (rel @ wmu.T) + h @ (wmu * self.mu).T
         prior_w = 1.0 / cfg.device_offset_sd_db**2
-        b = (w * r).sum(axis=2) / (w.sum(axis=2) + prior_w)
-        res = r - b[:, :, None]
-        ll = -0.5 * (w * res * res).sum(axis=2) - 0.5 * prior_w * b * b
+        b = a / (wsum + prior_w)
+        ll = -0.5 * (ss - 2.0 * b * a + b * b * wsum) - 0.5 * prior_w * b * b
+        missed = 1.0 - h
         if self.log_heard is not None and self.log_missed is not None:
-            ll += cfg.miss_weight * np.where(h, self.log_heard[None], self.log_missed[None]).sum(2)
-            ll += 0.5 * (np.log(self.inv_var)[None] * h).sum(axis=2)
+            ll += cfg.miss_weight * (h @ self.log_heard.T + missed @ self.log_missed.T)
+            ll += 0.5 * (h @ np.log(w).T)
         else:
-            # Censored evidence: a silent gateway says the expected RSSI is below the floor.
-            expected = p1m[:, None, None] + b[:, :, None] + self.mu[None]
-            z = (cfg.floor_dbm - expected) * (1.7 / cfg.sigma_db)
-            log_miss = -np.logaddexp(0.0, -z)
-            ll += cfg.miss_weight * np.where(h, 0.0, log_miss).sum(axis=2)
+            ll += cfg.miss_weight * self._censored(missed, p1m, cfg)
         return self._per_zone(ll)
+
+    def _censored(self, missed: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
+        """log P(not heard) summed over silent gateways, for a device of nominal offset.
+
+        A silent gateway says the expected RSSI is below the floor (a logistic stand-in for the
+        normal CDF). Devices share a table per 1 dB of 1 m power, so this too is a product.
+        """
+        out = np.empty((missed.shape[0], self.mu.shape[0]))
+        key = np.round(p1m).astype(np.int64)
+        for value in np.unique(key).tolist():
+            rows = key == value
+            z = (cfg.floor_dbm - value - self.mu) * (1.7 / cfg.sigma_db)
+            out[rows] = missed[rows] @ (-np.logaddexp(0.0, -z)).T
+        return out
 
     def _per_zone(self, ll: FloatArray) -> FloatArray:
         top = ll.max(axis=1, keepdims=True)
