@@ -92,7 +92,7 @@ class ReferenceEngine:
             )
             for g in range(n_g):
                 if g not in rel:
-                    z = (cfg.floor_dbm - (cfg.p1m_dbm + b + mu[g])) * (1.7 / cfg.sigma_db)
+                    z = (cfg.floor_dbm - (cfg.p1m_dbm + mu[g])) * (1.7 / cfg.sigma_db)
                     ll += (
                         cfg.miss_weight * -math.log1p(math.exp(-z))
                         if z > -30
@@ -104,7 +104,9 @@ class ReferenceEngine:
             zi = self.point_zone[p]
             sums[zi] += math.exp(ll - top)
             counts[zi] += 1
-        return [math.log(s / c) + top if s > 0 else -math.inf for s, c in zip(sums, counts)]
+        return [
+            math.log(s / c) + top if s > 0 else -math.inf for s, c in zip(sums, counts, strict=True)
+        ]
 
     def _step(self, device: str, dev: _Device, t: float) -> None:
         cfg = self.cfg
@@ -120,7 +122,7 @@ class ReferenceEngine:
             ]
         w = cfg.evidence_per_s * min(max(dt, cfg.tick_s), 2.0)
         top = max(ll)
-        logp = [math.log(max(p, 1e-12)) + w * (x - top) for p, x in zip(prior, ll)]
+        logp = [math.log(max(p, 1e-12)) + w * (x - top) for p, x in zip(prior, ll, strict=True)]
         m = max(logp)
         post = [math.exp(x - m) for x in logp]
         total = sum(post)
