@@ -362,6 +362,30 @@ def true_segments(truth: Iterable[TruthInterval], device: str) -> list[Segment]:
     return _merge([(t.start, t.end, t.zone if t.zone is not None else NOWHERE) for t in items])
 
 
+def pick_device(store: Store, truth: Iterable[TruthInterval]) -> str | None:
+    """A shopper worth plotting: a visit touching several public in-store zones.
+
+    Among shoppers who were in the store, a whole visit (a true entry and a true exit) comes
+    first, then the most distinct public in-store zones (3 counts as "several": more adds
+    nothing), then the shortest in-store time (a readable plot), then the device id. None when
+    no shopper was in the store.
+    """
+    zones = {z.id: z for z in store.zones}
+    public = {z.id for z in store.zones if z.in_store and not z.private}
+    best: tuple[bool, int, float, str] | None = None
+    for device, info in _truth_by_device(truth, zones).items():
+        if info.role != "shopper":
+            continue
+        touched = {z for _, _, z in info.truth if z in public}
+        inside = sum(e - s for s, e, z in info.truth if _in_store(z, zones))
+        whole = any(_is_exit(info.truth, i, zones) for i in range(len(info.truth)))
+        whole = whole and not _in_store(info.truth[0][2], zones)
+        key = (not whole, -min(len(touched), 3), inside, device)
+        if inside > 0 and (best is None or key < best):
+            best = key
+    return None if best is None else best[3]
+
+
 def _truth_by_device(truth: Iterable[TruthInterval], zones: dict[str, Zone]) -> dict[str, _Device]:
     raw: dict[str, list[TruthInterval]] = defaultdict(list)
     for item in truth:
