@@ -1,0 +1,6 @@
+"""The edge: gateway (scan, filter, batch, outbox, publish) and hub (store engine over MQTT).
+
+Pure pieces (topics, codec, privacy filter, batcher, stream ordering) import nothing from the
+outside world; the I/O lives in ``outbox`` (sqlite3), ``bus`` (aiomqtt), ``sources`` and
+``bleak_source`` (radio), ``resolver`` (files, HTTP) and ``cli``.
+"""

@@ -1,0 +1,240 @@
+"""The hub: the store engine fed by every gateway of the store over the bus.
+
+Per readings batch: validate -> order and dedupe (`ordering.Streams`) -> resolve devices ->
+journal + engine -> advance to the watermark -> queue events -> publish them (QoS 1) -> ack
+the batch's stream. Acks follow publishing, so a gateway forgets a batch only once its events
+are out. Malformed messages on any topic are counted and set aside in the journal's dead
+letter table; the hub never crashes on a payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from proximity.engine import Engine
+from proximity.store import Store, dump_store, parse_store
+from proximity.zoning import PointModel
+
+from . import codec, topics
+from .bus import Bus, BusClosedError
+from .errors import PayloadError
+from .journal import BatchEntry, Journal
+from .ordering import Streams, Watermark
+from .resolver import Resolver
+
+log = logging.getLogger("proximity.hub")
+
+
+def _store_from_dump(data: dict[str, Any]) -> Store:
+    import json
+
+    return parse_store(json.dumps(data), "journal")
+
+
+class Hub:
+    """One store's engine behind MQTT.
+
+    Args:
+        store: The store (from the hub's store file; the journal's config wins on restart).
+        bus: Broker connection.
+        journal: Durable state.
+        resolver: Token and beacon resolution.
+        model: Optional calibration model for the engine.
+        grace_s: Seconds a never-heard gateway is waited for after start.
+        clock: Monotonic clock (seconds) for the grace period.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        journal: Journal,
+        resolver: Resolver,
+        model: PointModel | None = None,
+        grace_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = bus
+        self.journal = journal
+        self.resolver = resolver
+        self.model = model
+        self.clock = clock
+        self.streams = Streams()
+        self.dead = 0
+        self.flushed = False
+        self.advanced_to: float | None = None
+        self._status: dict[str, codec.Status] = {}
+        self._unacked: set[tuple[str, str]] = set()
+        if journal.is_empty():
+            journal.add("config", dump_store(store))
+        self.store = store
+        self.engine = Engine(store, model)
+        self.watermark = Watermark([g.id for g in store.gateways], grace_s, clock())
+        self._replay()
+
+    # --- start-up ------------------------------------------------------------------------
+
+    def _replay(self) -> None:
+        first = True
+        for kind, body in self.journal.entries():
+            if kind == "config":
+                store = _store_from_dump(body)
+                if first:
+                    self.engine = Engine(store, self.model)
+                else:
+                    self.engine.set_store(store)
+                self.store = store
+                self.watermark.set_gateways([g.id for g in store.gateways])
+            elif kind == "batch":
+                self._feed(body)
+            elif kind == "advance":
+                self.journal.add_events(self.engine.advance(float(body)))
+                self.advanced_to = float(body)
+            elif kind == "flush":
+                self.journal.add_events(self.engine.flush())
+                self.flushed = True
+            first = False
+
+    def _feed(self, entry: BatchEntry) -> None:
+        batch = codec.ReadingsBatch(
+            entry.gateway, entry.boot_id, entry.seq, 0, entry.t1, entry.t1, (), entry.final
+        )
+        self.streams.mark(batch)
+        self.watermark.processed(batch)
+        if entry.rows:
+            self.engine.ingest_rows(
+                [r[0] for r in entry.rows],
+                [entry.gateway] * len(entry.rows),
+                [r[1] for r in entry.rows],
+                [r[2] for r in entry.rows],
+                [float("nan") if r[3] is None else r[3] for r in entry.rows],
+            )
+
+    # --- bus -----------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[str]:
+        """Readings and status of every gateway, and the retained config."""
+        return [
+            topics.all_gateways(self.store.id, "readings"),
+            topics.all_gateways(self.store.id, "status"),
+            topics.config(self.store.id),
+        ]
+
+    async def on_connect(self) -> None:
+        """Publish events left unpublished (by a crash or an outage)."""
+        await self._publish_pending()
+
+    async def on_message(self, topic: str, payload: bytes) -> None:
+        """Handle one message; anything malformed goes to the dead letter table."""
+        try:
+            ref = topics.parse(topic)
+            if ref is None or ref.store != self.store.id:
+                raise PayloadError(topic, None, "not a topic of this store")
+            if ref.kind == "readings" and ref.gateway is not None:
+                await self._readings(topic, ref.gateway, payload)
+            elif ref.kind == "status" and ref.gateway is not None:
+                self._on_status(topic, ref.gateway, payload)
+            elif ref.kind == "config":
+                self._on_config(topic, payload)
+            else:
+                raise PayloadError(topic, None, "the hub does not consume this topic")
+        except PayloadError as exc:
+            self.dead += 1
+            self.journal.dead_letter(topic, str(exc), payload)
+            log.warning("dead letter: %s", exc)
+
+    def _on_status(self, topic: str, gateway: str, payload: bytes) -> None:
+        if not payload:
+            return  # a retained status being cleared
+        status = codec.decode_status(topic, payload)
+        known = self._status.get(gateway)
+        if known is not None and not status.newer_than(known):
+            return  # a stale will of an older boot: the newer boot's status stands
+        self._status[gateway] = status
+        self.watermark.set_online(gateway, status.state == "online")
+
+    def _on_config(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            return
+        store = codec.decode_config(topic, payload)
+        if store.id != self.store.id:
+            raise PayloadError(topic, "store.store.id", f"config is for store {store.id!r}")
+        if dump_store(store) == dump_store(self.store):
+            return
+        self.journal.begin()
+        self.journal.add("config", dump_store(store))
+        self.journal.commit()
+        self.engine.set_store(store)
+        self.store = store
+        self.watermark.set_gateways([g.id for g in store.gateways])
+        log.info("applied live config for store %s", store.id)
+
+    async def _readings(self, topic: str, gateway: str, payload: bytes) -> None:
+        batch = codec.decode_batch(topic, payload)
+        if batch.gateway != gateway:
+            raise PayloadError(topic, "gateway", f"{batch.gateway!r} published on {gateway!r}")
+        if gateway not in self.store.gateway_index():
+            raise PayloadError(topic, "gateway", f"{gateway!r} is not a gateway of the store")
+        offer = self.streams.offer(batch)
+        self.journal.begin()
+        try:
+            for ready in offer.ready:
+                rows = []
+                for ts, key, rssi, tx in ready.rows:
+                    device = self.resolver.device(key)
+                    if device is not None:
+                        rows.append((ts, device, rssi, tx))
+                entry = BatchEntry(
+                    ready.gateway, ready.boot_id, ready.seq, ready.t1, ready.final, rows
+                )
+                self.journal.add("batch", entry)
+                self._feed(entry)
+                self._unacked.add((ready.gateway, ready.boot_id))
+            self._advance()
+        finally:
+            self.journal.commit()
+        if offer.duplicate:
+            self._unacked.add((batch.gateway, batch.boot_id))
+        await self._publish_pending()
+
+    def _advance(self) -> None:
+        wm = self.watermark.value(self.clock())
+        if wm is not None and (self.advanced_to is None or wm > self.advanced_to):
+            self.journal.add("advance", wm)
+            self.journal.add_events(self.engine.advance(wm))
+            self.advanced_to = wm
+        if self.watermark.all_final() and not self.flushed:
+            self.journal.add("flush", None)
+            self.journal.add_events(self.engine.flush())
+            self.flushed = True
+
+    async def tick(self) -> None:
+        """Periodic step: the grace period or a status change may move the watermark."""
+        self.journal.begin()
+        try:
+            self._advance()
+        finally:
+            self.journal.commit()
+        await self._publish_pending()
+
+    async def _publish_pending(self) -> None:
+        """Publish queued events in order, then ack the streams they came from."""
+        events_topic = topics.events(self.store.id)
+        try:
+            for row_id, payload in self.journal.unpublished():
+                await self.bus.publish(events_topic, payload, qos=1)
+                self.journal.mark_published(row_id)
+            for gateway, boot_id in sorted(self._unacked):
+                seq = self.streams.processed(gateway, boot_id)
+                if seq is not None:
+                    await self.bus.publish(
+                        topics.ack(self.store.id, gateway),
+                        codec.encode_ack(codec.Ack(boot_id, seq)),
+                        qos=1,
+                    )
+                self._unacked.discard((gateway, boot_id))
+        except BusClosedError:
+            log.info("broker away; %d events wait", len(self.journal.unpublished()))

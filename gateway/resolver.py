@@ -1,0 +1,96 @@
+"""Device identity at the hub: app tokens through a ResolutionTable, beacons through a map.
+
+`Resolver` is pure. `load_table` is the edge: a JSON file, or an HTTP endpoint of the API with
+a service credential (bearer token), cached on disk so a hub that restarts while the API is
+unreachable still resolves with the last table it had.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from proximity.errors import InputError
+from proximity.tokens import ResolutionTable
+
+from .privacy import TOKEN_PREFIX
+
+log = logging.getLogger("proximity.hub")
+
+
+class Resolver:
+    """Maps a frame key from a gateway to the engine's device id.
+
+    Args:
+        table: Token -> subject table, or None (then no token resolves).
+        beacons: Beacon frame key -> device id; keys not listed keep their frame key.
+    """
+
+    def __init__(
+        self, table: ResolutionTable | None = None, beacons: Mapping[str, str] | None = None
+    ) -> None:
+        self.table = table
+        self.beacons = dict(beacons or {})
+        self.unresolved = 0
+
+    def device(self, key: str) -> str | None:
+        """The device id of frame ``key``, or None (an unknown token: not an opted-in phone)."""
+        if key.startswith(TOKEN_PREFIX):
+            try:
+                token = bytes.fromhex(key[len(TOKEN_PREFIX) :])
+            except ValueError:
+                token = b""
+            subject = self.table.resolve(token) if self.table is not None else None
+            if subject is None:
+                self.unresolved += 1
+            return subject
+        return self.beacons.get(key, key)
+
+
+def load_table(
+    file: str | None = None,
+    url: str | None = None,
+    credential_env: str = "PROXIMITY_SERVICE_TOKEN",
+    cache: str | Path | None = None,
+    timeout_s: float = 10.0,
+) -> ResolutionTable | None:
+    """Load the resolution table from ``file`` or ``url`` (falling back to ``cache``).
+
+    Raises:
+        InputError: The file (or, with no usable cache, the HTTP answer) is not a valid table.
+    """
+    if file is not None:
+        try:
+            data = json.loads(Path(file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(file, None, None, f"cannot read resolution table: {exc}") from exc
+        return ResolutionTable.from_json(data, file)
+    if url is None:
+        return None
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    credential = os.environ.get(credential_env)
+    if credential:
+        request.add_header("Authorization", f"Bearer {credential}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            body = response.read()
+        table = ResolutionTable.from_json(json.loads(body), url)
+    except (OSError, ValueError, urllib.error.URLError, InputError) as exc:
+        if cache is not None and Path(cache).exists():
+            log.warning("resolution table from %s failed (%s); using cache %s", url, exc, cache)
+            return ResolutionTable.from_json(
+                json.loads(Path(cache).read_text(encoding="utf-8")), str(cache)
+            )
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(url, None, None, f"cannot fetch resolution table: {exc}") from exc
+    if cache is not None:
+        tmp = Path(cache).with_suffix(".tmp")
+        tmp.write_text(json.dumps(table.to_json()), encoding="utf-8")
+        tmp.replace(cache)
+    return table
