@@ -156,6 +156,11 @@ def _reason(exc: OSError) -> str:
 
 # --- CSV tables --------------------------------------------------------------------------
 
+
+class _BadColumnError(Exception):
+    """A column check failed somewhere; the slow path will say where."""
+
+
 Check = Callable[[str], str | None]
 """A scalar rule for one cell: the reason it is bad, or None."""
 
@@ -233,8 +238,9 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
     """Columns of a CSV file whose header is ``required`` plus a prefix of ``optional``.
 
     Raises:
-        InputError: Unreadable file, missing or wrong header, or a row whose number of values
-            differs from the header's.
+        InputError: Unreadable file, or a missing or wrong header.
+        _BadColumnError: A row's number of values differs from the header's (the caller's
+            row pass finds the first bad row).
     """
     source = os.fspath(path)
     text = read_text(source)
@@ -253,9 +259,9 @@ def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str]
         header = tuple(name.strip() for name in first[1])
         _check_header(source, header, required, optional, expected)
         body: list[list[str]] = []
-        for line, row in rows:
+        for _, row in rows:
             if len(row) != len(header):
-                raise _width_error(source, line, row, header)
+                raise _BadColumnError  # the row pass names it, or an earlier bad cell
             body.append(row)
         columns = [list(col) for col in zip(*body, strict=True)] if body else [[] for _ in header]
         return _Table(source, header, dict(zip(header, columns, strict=True)))
@@ -308,24 +314,24 @@ def _width_error(source: str, line: int, row: list[str], header: tuple[str, ...]
     )
 
 
-def _first_bad_row(table: _Table, checks: dict[str, Check]) -> InputError:
-    """Walk the file row by row and return the error of the first bad cell.
+def _first_bad_row(source: str, checks: dict[str, Check]) -> InputError:
+    """Walk the file row by row and return the error of its first bad row.
 
-    Called only after the column checks found a problem, so it always finds one; if it did
-    not, the two passes disagree, which is a bug reported as such.
+    Called only after the column pass found a problem (its header is known to be good), so it
+    always finds one; if it did not, the two passes disagree, which is a bug reported as such.
     """
-    rows = _csv_rows(read_text(table.source), table.source)
-    next(rows, None)  # the header, already checked
-    names = table.header
+    rows = _csv_rows(read_text(source), source)
+    first = next(rows, None)
+    names = tuple(name.strip() for name in first[1]) if first else ()
     for line, row in rows:
         if len(row) != len(names):
-            return _width_error(table.source, line, row, names)
+            return _width_error(source, line, row, names)
         for name, value in zip(names, row, strict=True):
             check = checks.get(name)
             reason = check(value) if check is not None else None
             if reason is not None:
-                return InputError(table.source, line, name, reason)
-    raise AssertionError(f"{table.source}: the column checks and the row checks disagree")
+                return InputError(source, line, name, reason)
+    raise AssertionError(f"{source}: the column checks and the row checks disagree")
 
 
 # --- scalar rules (the slow path) ---------------------------------------------------------
@@ -384,10 +390,6 @@ def _check_member(kind: str, known: Sequence[str]) -> Check:
 
 
 # --- column rules (the fast path) --------------------------------------------------------
-
-
-class _BadColumnError(Exception):
-    """A column check failed somewhere; the slow path will say where."""
 
 
 def _floats(values: list[str]) -> FloatArray:
@@ -449,10 +451,10 @@ def read_readings(path: PathLike, store: Store) -> Readings:
             dBm, a ``tx_power`` outside -127..20 dBm, an empty device, or a gateway the store
             does not have.
     """
-    table = _read_table(path, READINGS_COLUMNS, ("tx_power",))
     gateways = [g.id for g in store.gateways]
-    cols = table.columns
     try:
+        table = _read_table(path, READINGS_COLUMNS, ("tx_power",))
+        cols = table.columns
         with _no_gc():
             ts = _ts_column(cols["ts"])
             gateway = _members(cols["gateway"], gateways)
@@ -471,7 +473,7 @@ def read_readings(path: PathLike, store: Store) -> Readings:
             "rssi": _check_rssi,
             "tx_power": _check_tx_power,
         }
-        raise _first_bad_row(table, checks) from None
+        raise _first_bad_row(os.fspath(path), checks) from None
     return Readings(ts, gateway, device, rssi, tx_power)
 
 
@@ -482,11 +484,11 @@ def read_samples(path: PathLike, store: Store) -> Samples:
         InputError: The first bad row, naming its line and field (the readings rules, and a
             zone the store does not have).
     """
-    table = _read_table(path, SAMPLES_COLUMNS)
     gateways = [g.id for g in store.gateways]
     zones = [z.id for z in store.zones]
-    cols = table.columns
     try:
+        table = _read_table(path, SAMPLES_COLUMNS)
+        cols = table.columns
         with _no_gc():
             ts = _ts_column(cols["ts"])
             gateway = _members(cols["gateway"], gateways)
@@ -501,7 +503,7 @@ def read_samples(path: PathLike, store: Store) -> Samples:
             "rssi": _check_rssi,
             "zone": _check_member("zone", zones),
         }
-        raise _first_bad_row(table, checks) from None
+        raise _first_bad_row(os.fspath(path), checks) from None
     return Samples(ts, gateway, device, rssi, zone)
 
 
