@@ -32,6 +32,7 @@ def test_size_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
     assert [p.seq for p in box.pending()] == [4, 5, 6]
     assert box.dropped == 4
     assert box.snapshot()[0].floor == 4
+    box.close()
 
 
 def test_outbox_survives_sigkill(tmp_path: Path) -> None:
@@ -55,8 +56,10 @@ def test_outbox_survives_sigkill(tmp_path: Path) -> None:
     assert proc.stdout.readline().strip() == "ready"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     box = Outbox(db, "gw1")
     held = box.snapshot()
     assert len(held) > 200
     assert [b.seq for b in held] == list(range(len(held)))
     assert box.next_seq("boot") == len(held)
+    box.close()
