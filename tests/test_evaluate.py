@@ -244,3 +244,27 @@ def test_to_json_is_plain_data(store: Store) -> None:
     again = json.loads(json.dumps(data))
     assert again["entry_latency"]["phone"]["p50"] == pytest.approx(3)
     assert again["confusion"]["sales"]["sales"] == pytest.approx(74)
+
+
+def test_exit_after_the_next_entry_does_not_count(store: Store) -> None:
+    # two visits; the events never end the first one, and end the second at 190
+    truth = truth_of("a", [(0.0, None), (10.0, "entrance"), (40.0, None), (100.0, "entrance"),
+                           (150.0, None)])  # fmt: skip
+    events = events_of(store, "a", [(10.0, "entrance"), (190.0, None)])
+    m = score(store, truth, events, exit_match_s=60)
+    assert (m.true_entries, m.true_exits) == (2, 2)
+    assert m.exit_any_share == pytest.approx(0.5)
+    assert m.exits_matched == 1
+    assert m.exit_latency["all"].p50 == pytest.approx(40)
+
+
+def test_pick_device_prefers_a_whole_visit_through_several_zones(store: Store) -> None:
+    from proximity.evaluate import pick_device
+
+    whole = truth_of("whole", VISIT)
+    cut = truth_of("cut", [(0.0, None), (10.0, "entrance"), (20.0, "sales"), (30.0, "entrance")])
+    short = truth_of("short", [(0.0, None), (10.0, "entrance"), (20.0, None)])
+    staff = truth_of("staff", VISIT, role="staff")
+    assert pick_device(store, whole + cut + short + staff) == "whole"
+    assert pick_device(store, cut + short) == "short"
+    assert pick_device(store, staff) is None
