@@ -66,12 +66,13 @@ class Status:
     ts: float
 
     def newer_than(self, other: Status) -> bool:
-        """Whether this status supersedes ``other`` (later boot, or same boot and later)."""
+        """Whether this status, received after ``other``, supersedes it.
+
+        A later boot (``started``) always wins, so an older boot's stale will never marks a
+        newer boot offline; within a boot, arrival order decides."""
         if self.boot_id != other.boot_id:
             return (self.started, self.boot_id) > (other.started, other.boot_id)
-        if self.state != other.state:
-            return self.state == "offline" and self.ts >= other.ts
-        return self.ts >= other.ts
+        return True  # same boot: the latest message wins (a will carries no time of death)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_status_ordering_ignores_stale_will() -> None:
     new_online = codec.Status("online", "boot-b", 150.0, 151.0)
     assert new_online.newer_than(old_will)
     assert not old_will.newer_than(new_online)
-    assert codec.Status("offline", "boot-b", 150.0, 160.0).newer_than(new_online)
+    assert codec.Status("offline", "boot-b", 150.0, 150.0).newer_than(new_online)
     s = codec.decode_status("t", codec.encode_status(new_online))
     assert s == new_online
 
