@@ -3,8 +3,8 @@
 ``render(columns, title=...)`` gives the text table printed by ``proximity eval``;
 ``as_dict(columns, title=...)`` gives the same content as plain data for ``--json``.
 Each column is a ``(name, Metrics)`` pair, scored by `proximity.evaluate.score` with the same
-windows. A row's *better* mark names the column with the best value (``=`` on a tie); a value
-followed by ``*`` meets the row's target.
+windows. A row's *better* mark names the column(s) with the best value at the precision shown
+(``=`` when all are equal); a value followed by ``*`` meets the row's target.
 """
 
 from __future__ import annotations
@@ -157,22 +157,22 @@ def rows(columns: Sequence[Column]) -> list[Row]:
     return out
 
 
-def better(row: Row, values: Sequence[float | None]) -> int | None:
-    """Index of the best value (None: a tie for first, no values, or a context row)."""
+def better(row: Row, values: Sequence[float | None]) -> list[int]:
+    """Indices of the best values, equal at the precision shown (empty for a context row or
+    when no value is defined)."""
     if not row.unit:
-        return None
+        return []
+    scale = {"%": 1000.0, "s": 10.0, "/h": 10.0}[row.unit]
     known = [
-        (abs(v) if row.absolute else v, i)
+        (round(scale * (abs(v) if row.absolute else v)), i)
         for i, v in enumerate(values)
         if v is not None and math.isfinite(v)
     ]
     if not known:
-        return None
-    key = (lambda p: -p[0]) if row.higher_better else (lambda p: p[0])
-    known.sort(key=key)
-    if len(known) > 1 and math.isclose(known[0][0], known[1][0], abs_tol=1e-9):
-        return None
-    return known[0][1]
+        return []
+    pick = max if row.higher_better else min
+    top = pick(k for k, _ in known)
+    return [i for k, i in known if k == top]
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -214,7 +214,7 @@ def as_dict(columns: Sequence[Column], *, title: str) -> dict[str, Any]:
                     else {"op": ">=" if row.higher_better else "<=", "value": row.target}
                 ),
                 "meets": {n: row.meets(v) for n, v in zip(names, values, strict=True)},
-                "better": None if best is None else names[best],
+                "better": [names[i] for i in best],
             }
         )
     return {
@@ -236,10 +236,10 @@ def render(columns: Sequence[Column], *, title: str) -> str:
         for v in values:
             cells.append(fmt(v, row.unit) + ("*" if row.meets(v) else " "))
         cells.append(_target(row))
-        if not row.unit or all(v is None for v in values):
-            cells.append("")
+        if len(best) == len(columns) > 1:
+            cells.append("=")
         else:
-            cells.append("=" if best is None else names[best])
+            cells.append(" = ".join(names[i] for i in best))
         body.append(cells)
     header = ["metric", *names, "target", "better"]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
@@ -253,7 +253,7 @@ def render(columns: Sequence[Column], *, title: str) -> str:
     rule = "-" * len(line(header))
     text = [title, rule, line(header), rule, *(line(r) for r in body), rule]
     text.append(
-        "* meets the target; 'better' names the best column (= on a tie);"
+        "* meets the target; 'better' names the best column(s) ('=': all equal);"
         " latency percentiles compare by magnitude"
     )
     return "\n".join(text)

@@ -33,12 +33,13 @@ def test_table_marks_the_better_column_per_row() -> None:
     data = as_dict(columns, title="t")
     by_key = {r["key"]: r for r in data["rows"]}
     # late by 3 s everywhere vs a flap: the flap wins accuracy, loses on spurious changes
-    assert by_key["in_store_accuracy"]["better"] == "baseline"
-    assert by_key["spurious_per_device_hour"]["better"] == "engine"
+    assert by_key["in_store_accuracy"]["better"] == ["baseline"]
+    assert by_key["spurious_per_device_hour"]["better"] == ["engine"]
     assert by_key["spurious_per_device_hour"]["meets"] == {"engine": True, "baseline": False}
-    assert by_key["entry_recall"]["better"] is None  # a tie
+    assert by_key["entry_recall"]["better"] == ["engine", "baseline"]  # a tie
     assert by_key["entry_latency.phone.p50"]["values"]["engine"] == pytest.approx(3)
-    assert by_key["entry_latency.phone.p50"]["better"] == "baseline"
+    assert by_key["entry_latency.phone.p50"]["better"] == ["baseline"]
+    assert by_key["passerby_false_entry_rate"]["better"] == []
     assert by_key["passerby_false_entry_rate"]["values"] == {"engine": None, "baseline": None}
     assert data["metrics"]["engine"]["entry_latency"]["phone"]["p50"] == pytest.approx(3)
     json.dumps(data)  # plain data
@@ -54,12 +55,18 @@ def test_rendered_table_has_every_row_and_column() -> None:
         assert any(line.startswith(row.label) for line in lines), row.label
     spurious = next(line for line in lines if line.startswith("spurious zone changes"))
     assert spurious.split()[-1] == "engine"
+    recall = next(line for line in lines if line.startswith("store entry recall"))
+    assert recall.split()[-1] == "="
+    passersby = next(line for line in lines if line.startswith("passers-by with"))
+    assert passersby.endswith("2.0 %")  # no better mark without values
     assert "0.0 /h*" in spurious and "48.0 /h " in spurious
 
 
 def test_latency_is_compared_by_magnitude() -> None:
     row = next(r for r in rows(two_columns()) if r.key == "zone_latency.phone.p50")
-    assert better(row, [-7.0, 2.0]) == 1
+    assert better(row, [-7.0, 2.0]) == [1]
+    assert better(row, [2.01, -2.04, 9.0]) == [0, 1]  # equal as shown (2.0 s)
+    assert better(row, [None, None]) == []
     assert row.meets(-3.0) is True
     assert row.meets(-5.0) is False
 
