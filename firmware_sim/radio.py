@@ -100,7 +100,7 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
     shadow = np.stack(
         [
             _correlated_field(
-                rng, ny, nx, radio.shadow_corr_m / SHADOW_STEP_M, radio.shadow_sigma_db
+                rng, ny, nx, radio.shadow_corr_m / 2 / SHADOW_STEP_M, radio.shadow_sigma_db
             )
             for _ in gateways
         ]
@@ -119,7 +119,11 @@ def build_world(scenario: Scenario, rng: np.random.Generator) -> World:
 def _correlated_field(
     rng: np.random.Generator, ny: int, nx: int, corr_cells: float, sigma_db: float
 ) -> FloatArray:
-    """White noise smoothed by a Gaussian of ``corr_cells`` cells, renormalised to ``sigma_db``."""
+    """White noise smoothed by a Gaussian of ``corr_cells`` cells, renormalised to ``sigma_db``.
+
+    The field's autocorrelation is exp(-d^2 / (4 corr_cells^2)): it falls to 1/e at a distance
+    of twice the kernel width, which is why the caller passes half the correlation distance.
+    """
     half = max(1, math.ceil(3 * corr_cells))
     noise = rng.standard_normal((ny + 2 * half, nx + 2 * half))
     k = np.exp(-0.5 * (np.arange(-half, half + 1) / max(corr_cells, 1e-6)) ** 2)
