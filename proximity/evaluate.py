@@ -22,9 +22,8 @@ Vocabulary used throughout (all times in seconds, in the readings' clock):
   an in-store one (a device whose truth ends in the store never exits).
 * **true zone change into z**: the start of an interval in a public (not private) in-store
   zone ``z``; entries count (the entrance is entered too).
-* **matching** is one-to-one per device: truth moments and event times, both in time order, are
-  paired greedily (each truth moment takes the earliest unpaired event within ``+-window``),
-  which pairs as many as possible.
+* **matching** is one-to-one per device: among all (truth moment, event) pairs within
+  ``+-window``, the closest pairs are taken first, each truth moment and each event at most once.
 """
 
 from __future__ import annotations
@@ -489,17 +488,30 @@ def _match(
 ) -> list[tuple[int, int]]:
     """One-to-one pairs (truth index, event index) with ``|event - truth| <= window``.
 
-    Both lists must be in time order; each truth moment takes the earliest unpaired event in
-    its window, which pairs as many as possible.
+    Closest first: every candidate pair in the window is considered in order of ``|dt|`` (then
+    time), and taken when neither side is paired yet. A flapping method's stray event just
+    before the real decision therefore does not steal the pairing (nor make latency look
+    negative).
     """
-    pairs: list[tuple[int, int]] = []
-    j = 0
+    candidates: list[tuple[float, int, int]] = []
+    lo = 0
     for i, t in enumerate(truth_ts):
-        while j < len(event_ts) and event_ts[j] < t - window:
+        while lo < len(event_ts) and event_ts[lo] < t - window:
+            lo += 1
+        j = lo
+        while j < len(event_ts) and event_ts[j] <= t + window:
+            candidates.append((abs(event_ts[j] - t), i, j))
             j += 1
-        if j < len(event_ts) and event_ts[j] <= t + window:
+    candidates.sort()
+    used_t: set[int] = set()
+    used_e: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for _, i, j in candidates:
+        if i not in used_t and j not in used_e:
+            used_t.add(i)
+            used_e.add(j)
             pairs.append((i, j))
-            j += 1
+    pairs.sort()
     return pairs
 
 

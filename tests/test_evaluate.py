@@ -268,3 +268,12 @@ def test_pick_device_prefers_a_whole_visit_through_several_zones(store: Store) -
     assert pick_device(store, whole + cut + short + staff) == "whole"
     assert pick_device(store, cut + short) == "short"
     assert pick_device(store, staff) is None
+
+
+def test_matching_takes_the_closest_event_first(store: Store) -> None:
+    # a stray entry 3 s early (then gone), the real one 1 s late
+    ev = events_of(store, "a", [(17.0, "entrance"), (18.0, None), (21.0, "entrance")])
+    m = score(store, truth_of("a", [(0.0, None), (20.0, "entrance")]), ev)
+    assert m.entries_matched == 1
+    assert m.entry_latency["all"].p50 == pytest.approx(1)
+    assert m.entry_precision == pytest.approx(0.5)
