@@ -173,10 +173,6 @@ class _Table:
     header: tuple[str, ...]
     columns: dict[str, list[str]]
 
-    @property
-    def rows(self) -> int:
-        return len(self.columns[self.header[0]]) if self.header else 0
-
 
 @contextmanager
 def _no_gc() -> Iterator[None]:
@@ -209,10 +205,11 @@ def _csv_rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _split_table(text: str) -> list[list[str]] | None:
-    """Rows of ``text`` split on commas, or None when the fast split is not exact.
+    """The header and the columns of ``text``, or None when the fast split is not exact.
 
     The fast path applies when the text has no quotes and no lone carriage returns: then a CSV
-    row is exactly a line split on commas. Blank lines are skipped, as `csv` does.
+    row is exactly a line split on commas. Blank lines are skipped, as `csv` does. Every line
+    must have the header's number of values (else None: the exact path names the bad line).
     """
     if '"' in text:
         return None
@@ -225,13 +222,17 @@ def _split_table(text: str) -> list[list[str]] | None:
         lines = [line for line in lines if line]
     if not lines:
         return []
-    width = lines[0].count(",") + 1
     header = lines[0].split(",")
-    body = lines[1:]
-    if set(map(str.count, body, itertools.repeat(","))) - {width - 1}:
-        return None  # let the exact path name the bad line
-    flat = ",".join(body).split(",") if body else []
-    return [header] + [flat[i::width] for i in range(width)]
+    width = len(header)
+    del lines[0]
+    if set(map(str.count, lines, itertools.repeat(","))) - {width - 1}:
+        return None
+    joined = ",".join(lines)
+    del lines  # free memory as we go: a million rows make several million strings
+    flat = joined.split(",") if joined else []
+    del joined
+    columns = [flat[i::width] for i in range(width)]
+    return [header, *columns]
 
 
 def _read_table(path: PathLike, required: Sequence[str], optional: Sequence[str] = ()) -> _Table:
@@ -456,14 +457,14 @@ def read_readings(path: PathLike, store: Store) -> Readings:
         table = _read_table(path, READINGS_COLUMNS, ("tx_power",))
         cols = table.columns
         with _no_gc():
-            ts = _ts_column(cols["ts"])
+            ts = _ts_column(cols.pop("ts"))
             gateway = _members(cols["gateway"], gateways)
             device = _devices(cols["device"])
-            rssi = _rssi_column(cols["rssi"])
+            rssi = _rssi_column(cols.pop("rssi"))
             tx_power = (
-                _tx_power_column(cols["tx_power"])
+                _tx_power_column(cols.pop("tx_power"))
                 if "tx_power" in cols
-                else np.full(table.rows, np.nan)
+                else np.full(len(gateway), np.nan)
             )
     except _BadColumnError:
         checks: dict[str, Check] = {
@@ -490,10 +491,10 @@ def read_samples(path: PathLike, store: Store) -> Samples:
         table = _read_table(path, SAMPLES_COLUMNS)
         cols = table.columns
         with _no_gc():
-            ts = _ts_column(cols["ts"])
+            ts = _ts_column(cols.pop("ts"))
             gateway = _members(cols["gateway"], gateways)
             device = _devices(cols["device"])
-            rssi = _rssi_column(cols["rssi"])
+            rssi = _rssi_column(cols.pop("rssi"))
             zone = _members(cols["zone"], zones)
     except _BadColumnError:
         checks: dict[str, Check] = {
