@@ -9,14 +9,15 @@ imports bleak, aiomqtt or FastAPI). A live command module provides::
     def run(ns: argparse.Namespace) -> int                             # exit code
 
 Exit codes: 0 success, 2 bad input (one line on stderr naming file, line and field, never a
-traceback) or a usage error, 1 when the command cannot run here (e.g. a missing optional
-dependency), 130 on Ctrl-C.
+traceback) or a usage error, 1 when the command cannot run here (a missing optional dependency,
+an operating-system error such as a directory that cannot be written), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -285,6 +286,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ProximityError as exc:
         _error(str(exc))
+        return 1
+    except BrokenPipeError:
+        # stdout was closed early (``proximity eval | head``): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        # The environment refused something (a directory not writable, a device busy).
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
         return 1
     except KeyboardInterrupt:
         _error("interrupted")

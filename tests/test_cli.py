@@ -415,3 +415,25 @@ def test_offline_commands_import_no_live_or_heavy_module() -> None:
         env=env,
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_os_error_from_a_command_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = types.ModuleType("firmware_sim.cli")
+
+    def refuse(path: str, out: str) -> int:
+        raise PermissionError(13, "Permission denied", out)
+
+    sim.run_simulate = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "firmware_sim.cli", sim)
+    code, _, err = run(capsys, "simulate", "--scenario", "sc.yaml", "--out", "/root/x")
+    assert code == 1
+    assert one_error_line(err) == "/root/x: Permission denied"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("proximity ")
