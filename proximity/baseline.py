@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from .errors import InputError
 from .presence import Presence
-from .readings import Event
+from .readings import Event, FloatArray, IntArray
 from .store import Point, Store, Zone, polygon_area
 
 EXIT_TIMEOUT_S = 30.0
@@ -33,13 +32,18 @@ EXIT_TIMEOUT_S = 30.0
 
 @dataclass
 class _Device:
-    latest: dict[str, tuple[float, float]] = field(default_factory=dict)  # gateway -> (ts, rssi)
+    latest_ts: FloatArray  # per gateway: time of its latest reading, seconds (-inf: none)
+    latest_rssi: FloatArray  # per gateway: its latest raw RSSI, dBm
     last_heard: float = -math.inf
-    zone: str | None = None
+    zone: int = -1  # index into the store's zones, -1: not placed
 
 
 class Baseline:
     """Nearest-gateway zoning on raw RSSI, with the Engine's replay interface.
+
+    Each reading is decided on its own, as the naive approach does; the work is vectorised per
+    device (a forward fill of each gateway's latest value), so replay stays fast. Ties between
+    gateways go to the one listed first in the store.
 
     Args:
         store: The store; every gateway needs a position and at least one zone a polygon.
@@ -55,18 +59,24 @@ class Baseline:
         self.gateway_zone = gateway_zones(store)
         self.presence = Presence(store)
         self.late_readings = 0
+        self._gw_index = store.gateway_index()
+        zone_index = store.zone_index()
+        self._gw_zone = np.array(
+            [zone_index[self.gateway_zone[g.id]] for g in store.gateways], dtype=np.int64
+        )
+        self._zone_ids = [z.id for z in store.zones]
         self._devices: dict[str, _Device] = {}
-        self._pending: list[tuple[float, str, str, float]] = []  # (ts, gateway, device, rssi)
+        self._pending: list[tuple[FloatArray, IntArray, list[str], FloatArray]] = []
         self._done_until = -math.inf  # readings before this were processed
         self._max_ts = -math.inf
 
     def ingest_rows(
         self,
-        ts: Sequence[float] | npt.NDArray[np.float64],
+        ts: Sequence[float] | FloatArray,
         gateways: Sequence[str],
         devices: Sequence[str],
-        rssi: Sequence[float] | npt.NDArray[np.float64],
-        tx_power: Sequence[float] | npt.NDArray[np.float64] | None = None,
+        rssi: Sequence[float] | FloatArray,
+        tx_power: Sequence[float] | FloatArray | None = None,
     ) -> None:
         """Buffer readings (seconds, gateway ids, device ids, dBm). ``tx_power`` is ignored.
 
@@ -74,20 +84,22 @@ class Baseline:
             KeyError: A gateway that is not in the store.
         """
         del tx_power
-        for t, g, d, r in zip(
-            np.asarray(ts, dtype=float).tolist(),
-            gateways,
-            devices,
-            np.asarray(rssi, dtype=float).tolist(),
-            strict=True,
-        ):
-            if g not in self.gateway_zone:
-                raise KeyError(g)
-            if t < self._done_until:
-                self.late_readings += 1
-                continue
+        t = np.asarray(ts, dtype=np.float64)
+        if t.size == 0:
+            return
+        g = np.fromiter((self._gw_index[x] for x in gateways), np.int64, t.size)
+        r = np.asarray(rssi, dtype=np.float64)
+        d = list(devices)
+        if len(d) != t.size or r.size != t.size:
+            raise ValueError("ts, gateways, devices and rssi must have the same length")
+        late = t < self._done_until
+        if late.any():
+            self.late_readings += int(late.sum())
+            keep = np.flatnonzero(~late)
+            t, g, r, d = t[keep], g[keep], r[keep], [d[i] for i in keep.tolist()]
+        if t.size:
             self._pending.append((t, g, d, r))
-            self._max_ts = max(self._max_ts, t)
+            self._max_ts = max(self._max_ts, float(t.max()))
 
     def advance(self, watermark: float) -> list[Event]:
         """Process every buffered reading before ``watermark`` (seconds); return its events.
@@ -95,69 +107,95 @@ class Baseline:
         Exits whose timeout runs out before ``watermark`` are emitted too, stamped with the
         moment the timeout ran out.
         """
-        ready = [p for p in self._pending if p[0] < watermark]
-        self._pending = [p for p in self._pending if p[0] >= watermark]
-        ready.sort(key=lambda p: p[0])
+        decisions: list[tuple[float, str, int]] = []  # (ts, device, zone index or -1)
+        if self._pending:
+            t = np.concatenate([p[0] for p in self._pending])
+            g = np.concatenate([p[1] for p in self._pending])
+            r = np.concatenate([p[3] for p in self._pending])
+            d = [x for p in self._pending for x in p[2]]
+            ready = t < watermark
+            later = np.flatnonzero(~ready)
+            self._pending = (
+                [(t[later], g[later], [d[i] for i in later.tolist()], r[later])]
+                if later.size
+                else []
+            )
+            idx = np.flatnonzero(ready)
+            if idx.size:
+                codes: dict[str, int] = {}
+                dev = np.fromiter((codes.setdefault(d[i], len(codes)) for i in idx), np.int64)
+                names = list(codes)
+                order = idx[np.lexsort((t[idx], dev))]
+                dev_sorted = dev[np.argsort(dev, kind="stable")]
+                starts = np.flatnonzero(np.r_[True, dev_sorted[1:] != dev_sorted[:-1]])
+                stops = np.r_[starts[1:], dev_sorted.size]
+                for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+                    rows = order[a:b]
+                    name = names[int(dev_sorted[a])]
+                    decisions += self._device_rows(name, t[rows], g[rows], r[rows])
+        for name, state in list(self._devices.items()):
+            gone = state.last_heard + self.exit_timeout_s
+            if gone <= watermark:
+                if state.zone != -1:
+                    decisions.append((gone, name, -1))
+                del self._devices[name]
+        decisions.sort(key=lambda x: x[0])  # stable: per-device order is kept
         events: list[Event] = []
-        for t, g, d, r in ready:
-            events += self._reading(t, g, d, r)
-        events += self._expire(watermark)
+        for ts, name, zone in decisions:
+            events += self.presence.tick(ts)
+            events += self.presence.update(name, self._zone_ids[zone] if zone >= 0 else None, ts)
         events += self.presence.tick(watermark)
         self._done_until = max(self._done_until, watermark)
-        events.sort(key=lambda e: e.ts)  # stable: per-device order is kept
         return events
 
     def flush(self) -> list[Event]:
         """Process everything buffered (end of stream). No exit is invented past the data."""
         if not self._pending:
             return []
-        end = self._max_ts
-        events = self.advance(math.nextafter(end, math.inf))
-        return events
+        return self.advance(math.nextafter(self._max_ts, math.inf))
 
     def zone_of(self, device: str) -> str | None:
         """The baseline's current zone for ``device`` (None when not placed)."""
         state = self._devices.get(device)
-        return state.zone if state else None
+        return self._zone_ids[state.zone] if state is not None and state.zone >= 0 else None
 
-    def _reading(self, t: float, gateway: str, device: str, rssi: float) -> list[Event]:
-        events = self.presence.tick(t)
+    def _device_rows(
+        self, device: str, ts: FloatArray, gw: IntArray, rssi: FloatArray
+    ) -> list[tuple[float, str, int]]:
+        """Zone decisions for one device's readings (in time order)."""
+        n_gw = len(self._gw_zone)
         state = self._devices.get(device)
         if state is None:
-            state = self._devices[device] = _Device()
-        elif t - state.last_heard > self.exit_timeout_s:
-            events += self._leave(device, state, state.last_heard + self.exit_timeout_s)
-        state.latest[gateway] = (t, rssi)
-        state.last_heard = max(state.last_heard, t)
-        horizon = t - self.exit_timeout_s
-        best: str | None = None
-        best_rssi = -math.inf
-        for gw, (seen, value) in list(state.latest.items()):
-            if seen < horizon:
-                del state.latest[gw]
-            elif value > best_rssi:
-                best, best_rssi = gw, value
-        zone = self.gateway_zone[best] if best is not None else None
-        if zone != state.zone:
-            state.zone = zone
-            events += self.presence.update(device, zone, t)
-        return events
-
-    def _expire(self, watermark: float) -> list[Event]:
-        events: list[Event] = []
-        for device, state in list(self._devices.items()):
-            if state.last_heard + self.exit_timeout_s <= watermark:
-                events += self._leave(device, state, state.last_heard + self.exit_timeout_s)
-                del self._devices[device]
-        return events
-
-    def _leave(self, device: str, state: _Device, ts: float) -> list[Event]:
-        events = self.presence.tick(ts)
-        state.latest.clear()
-        if state.zone is not None:
-            state.zone = None
-            events += self.presence.update(device, None, ts)
-        return events
+            state = _Device(np.full(n_gw, -np.inf), np.full(n_gw, -np.inf))
+            self._devices[device] = state
+        n = ts.size
+        timeout = self.exit_timeout_s
+        # latest reading of each gateway at each row (forward fill; -1: none in this batch)
+        hit = np.where(gw[:, None] == np.arange(n_gw)[None, :], np.arange(n)[:, None], -1)
+        last = np.maximum.accumulate(hit, axis=0)
+        has = last >= 0
+        pick = np.maximum(last, 0)
+        seen = np.where(has, ts[pick], state.latest_ts[None, :])
+        value = np.where(has, rssi[pick], state.latest_rssi[None, :])
+        value = np.where(seen >= ts[:, None] - timeout, value, -np.inf)
+        zone = self._gw_zone[np.argmax(value, axis=1)]
+        prev_ts = np.r_[state.last_heard, ts[:-1]]
+        gap = ts - prev_ts > timeout
+        prev_zone = np.r_[state.zone, zone[:-1]]
+        out: list[tuple[float, str, int]] = []
+        current = state.zone
+        for i in np.flatnonzero(gap | (zone != prev_zone)).tolist():
+            if gap[i] and current != -1:
+                out.append((float(prev_ts[i]) + timeout, device, -1))
+                current = -1
+            if int(zone[i]) != current:
+                current = int(zone[i])
+                out.append((float(ts[i]), device, current))
+        state.zone = current
+        state.last_heard = max(state.last_heard, float(ts[-1]))
+        state.latest_ts = seen[-1].copy()
+        state.latest_rssi = np.where(has[-1], rssi[pick[-1]], state.latest_rssi)
+        return out
 
 
 def gateway_zones(store: Store) -> dict[str, str]:

@@ -163,3 +163,51 @@ def test_geometry_helpers() -> None:
     assert contains(square, (4.0, 1.0))  # on the boundary
     assert not contains(square, (5.0, 1.0))
     assert not contains(square, (1.0, -0.1))
+
+
+def reference(
+    store: Store, rows: list[tuple[float, str, str, float]], timeout: float = 30.0
+) -> list[tuple[str, str | None, float, str]]:
+    """The baseline's rule written the obvious way: one reading at a time."""
+    from proximity.presence import Presence
+
+    zones = gateway_zones(store)
+    presence = Presence(store)
+    latest: dict[str, dict[str, tuple[float, float]]] = {}
+    heard: dict[str, float] = {}
+    events: list[Event] = []
+    for t, g, d, r in sorted(rows, key=lambda x: x[0]):
+        if d in heard and t - heard[d] > timeout:
+            events += presence.update(d, None, heard[d] + timeout)
+            latest[d] = {}
+        heard[d] = t
+        latest.setdefault(d, {})[g] = (t, r)
+        fresh = {gw: v for gw, (s, v) in latest[d].items() if s >= t - timeout}
+        events += presence.update(d, zones[max(fresh, key=lambda gw: fresh[gw])], t)
+    end = max(r[0] for r in rows)
+    for d, last in heard.items():
+        if last + timeout <= end:
+            events += presence.update(d, None, last + timeout)
+    return sorted(((e.type, e.zone, e.ts, e.device) for e in events), key=lambda x: (x[3], x[2]))
+
+
+def test_matches_the_one_reading_at_a_time_rule(store: Store) -> None:
+    import random
+
+    seed = 20240607
+    rng = random.Random(seed)
+    rows = []
+    for d in ("a", "b", "c"):
+        t = rng.uniform(0, 5)
+        while t < 300:
+            rows.append(
+                (t, rng.choice(["gw-door", "gw-sales", "gw-far"]), d, rng.uniform(-90, -40))
+            )
+            t += rng.choice([0.1, 1.0, 1.0, 5.0, 40.0])
+    base = Baseline(store)
+    base.ingest_rows([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                     [r[3] for r in rows])  # fmt: skip
+    got = base.advance(max(r[0] for r in rows) + 1e-9)
+    got_k = sorted(((e.type, e.zone, e.ts, e.device) for e in got), key=lambda x: (x[3], x[2]))
+    assert got_k == reference(store, rows), f"seed {seed}"
+    assert any(k[0] == "store_exit" for k in got_k)
