@@ -8,6 +8,7 @@ schema.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def parse_scenario(text: str, source: str, base_dir: str = ".") -> Scenario:
         tuple(_wall(doc, i) for i in range(len(doc.sequence(("walls",))))) if "walls" in top else ()
     )
     radio = _radio(doc, store) if top.get("radio") is not None else Radio()
-    hardware = _hardware(doc) if top.get("hardware") is not None else dict(_DEFAULT_HARDWARE)
+    hardware = _hardware(doc, radio.device_sd_db, "hardware" in top)
     shoppers, passersby, staff = (
         _population(doc, store)
         if top.get("population") is not None
@@ -363,9 +364,14 @@ def _radio(doc: yamldoc.Doc, store: Store) -> Radio:
     return Radio(**values)
 
 
-def _hardware(doc: yamldoc.Doc) -> dict[str, Hardware]:
-    raw = doc.mapping(("hardware",), HARDWARE_KINDS)
+def _hardware(doc: yamldoc.Doc, device_sd_db: float, present: bool) -> dict[str, Hardware]:
+    """Hardware kinds; phones' and foreign devices' spread defaults to radio.device_sd_db."""
     out = dict(_DEFAULT_HARDWARE)
+    for kind in ("phone", "foreign"):
+        out[kind] = dataclasses.replace(out[kind], sd_db=device_sd_db)
+    if not present or doc.get(("hardware",)) is None:
+        return out
+    raw = doc.mapping(("hardware",), HARDWARE_KINDS)
     for kind in raw:
         path: yamldoc.Path = ("hardware", kind)
         spec = doc.mapping(path, ("interval_s", "tx_power", "offset_db", "sd_db"))

@@ -122,3 +122,11 @@ def test_empty_and_invalid_yaml() -> None:
     with pytest.raises(InputError) as info:
         parse_scenario("scenario: [1,\n", "e.yaml")
     assert "invalid YAML" in str(info.value)
+
+
+def test_device_sd_sets_the_phone_spread_unless_hardware_overrides() -> None:
+    sc = parse_scenario(GOOD.replace("path_loss_n: 2.5", "device_sd_db: 7"), "t.yaml")
+    assert sc.hardware["phone"].sd_db == 7
+    assert sc.hardware["fob"].sd_db == 1.5
+    text = GOOD.replace("path_loss_n: 2.5", "device_sd_db: 7") + "hardware:\n  phone: {sd_db: 2}\n"
+    assert parse_scenario(text, "t.yaml").hardware["phone"].sd_db == 2
