@@ -27,11 +27,13 @@ from .presence import Presence
 from .readings import Event, FloatArray, IntArray, ReadingBatch, Registry
 from .smoothing import Smoother
 from .store import Store
-from .zoning import PointModel, geometric_model
+from .zoning import Fit, PointModel, geometric_model
 
 _INITIAL_SLOTS = 64
 _EVIDENCE_CAP_S = 2.0
 _STEP_CAP_S = 10.0
+_BIAS_CAP_DB = 12.0
+_OFFSET_MEMORY_S = 300.0  # device offset: a running mean over at most the last five minutes
 
 
 @dataclass
@@ -67,6 +69,8 @@ class _Slots:
     last_step: FloatArray
     n_read: IntArray
     p1m: FloatArray
+    off_mean: FloatArray
+    off_n: FloatArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -98,13 +102,9 @@ class Engine:
         self._slot_of_code: IntArray = np.full(0, -1, dtype=np.int64)
         self._fixed_model = model
         self._configure(store, model)
-        self._smoother = Smoother(
-            _INITIAL_SLOTS,
-            len(store.gateways),
-            self.cfg.smooth_tau_s,
-            self.cfg.outlier_db,
-            self.cfg.stale_s,
-        )
+        self.gateway_bias: FloatArray = np.zeros(len(store.gateways))
+        """Learned receive offset of each gateway beyond the store file's, dB."""
+        self._smoother = Smoother(_INITIAL_SLOTS, len(store.gateways), self.cfg)
         self._s = self._new_slots(_INITIAL_SLOTS)
         self._s.free = list(range(_INITIAL_SLOTS - 1, -1, -1))
         self.presence = Presence(store)
@@ -136,23 +136,18 @@ class Engine:
         self._configure(store, model if model is not None else self._fixed_model)
         new_gw = [g.id for g in store.gateways]
         if new_gw != old_gw:
-            sm = Smoother(
-                self._smoother.capacity,
-                len(new_gw),
-                self.cfg.smooth_tau_s,
-                self.cfg.outlier_db,
-                self.cfg.stale_s,
-            )
+            sm = Smoother(self._smoother.capacity, len(new_gw), self.cfg)
             for j, gid in enumerate(new_gw):
                 if gid in old_gw:
                     i = old_gw.index(gid)
                     sm.est[:, j] = self._smoother.est[:, i]
                     sm.last[:, j] = self._smoother.last[:, i]
             self._smoother = sm
+            self.gateway_bias = np.array(
+                [self.gateway_bias[old_gw.index(g)] if g in old_gw else 0.0 for g in new_gw]
+            )
         else:
-            self._smoother.tau_s = self.cfg.smooth_tau_s
-            self._smoother.outlier_db = self.cfg.outlier_db
-            self._smoother.stale_s = self.cfg.stale_s
+            self._smoother.configure(self.cfg)
         remap = np.array(
             [self._zone_ids.index(z) if z in self._zone_ids else -1 for z in old_zones] + [-1],
             dtype=np.int64,
@@ -274,7 +269,14 @@ class Engine:
         s = self._s
         t_dev = s.last_seen[u]
         est = self._smoother.est[u]
-        ll = self.model.loglik(est, s.p1m[u], cfg)
+        known = s.off_n[u]
+        offset_sd = np.maximum(
+            cfg.device_offset_min_sd_db,
+            cfg.device_offset_sd_db / np.sqrt(1.0 + known / cfg.offset_learn_s),
+        )
+        p1m = s.p1m[u] + s.off_mean[u]
+        fit = self.model.fit(est - self.gateway_bias[None, :], p1m, cfg, offset_sd)
+        ll = fit.zone_ll
         new = ~np.isfinite(s.last_step[u])
         dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
         dt = np.clip(dt, 0.0, _STEP_CAP_S)
@@ -292,6 +294,13 @@ class Engine:
         s.last_step[u] = t_dev
         best = p.argmax(axis=1)
         conf = p[np.arange(u.size), best]
+        self._learn_bias(est, p1m, fit, conf)
+        sure = conf >= cfg.calibration_min_prob
+        if sure.any():
+            us = u[sure]
+            step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S)
+            s.off_n[us] = np.minimum(s.off_n[us] + step, _OFFSET_MEMORY_S)
+            s.off_mean[us] += fit.offset_db[sure] * step / s.off_n[us]
         decided = s.decided[u]
         differs = best != decided
         s.chal[u[~differs]] = -1
@@ -316,6 +325,33 @@ class Engine:
             device = self.devices.ids[int(s.code[slot])]
             events.extend(self.presence.update(device, self._zone_ids[cand], t, float(conf[i])))
         return events
+
+    def _learn_bias(self, est: FloatArray, p1m: FloatArray, fit: Fit, conf: FloatArray) -> None:
+        """Self-calibration of gateway receive offsets from confidently placed devices.
+
+        Real gateways differ by several dB (antenna, case, mounting). For a device the engine
+        is sure about, the residual of each gateway against the best point's prediction is
+        that gateway's offset plus noise; averaged over many devices it converges on the
+        offset. Only differences between gateways are observable (a common shift is a device
+        offset), so the estimate is kept centred on zero.
+        """
+        cfg = self.cfg
+        if cfg.calibration_samples <= 0:
+            return
+        sure = (conf >= cfg.calibration_min_prob) & ((~np.isnan(est)).sum(axis=1) >= 3)
+        if not sure.any():
+            return
+        mu = self.model.mu[fit.best_point[sure]]
+        resid = est[sure] - p1m[sure, None] - fit.offset_db[sure, None] - mu
+        heard = ~np.isnan(resid)
+        count = heard.sum(axis=0)
+        total = np.where(heard, resid, 0.0).sum(axis=0)
+        have = count > 0
+        mean = np.where(have, total / np.maximum(count, 1), 0.0)
+        eta = 1.0 - np.exp(-count / cfg.calibration_samples)
+        bias = self.gateway_bias + eta * (mean - self.gateway_bias)
+        bias -= bias.mean()
+        self.gateway_bias = np.clip(bias, -_BIAS_CAP_DB, _BIAS_CAP_DB)
 
     def _timeouts(self, now: float) -> list[Event]:
         cfg = self.cfg
@@ -346,6 +382,8 @@ class Engine:
             last_step=np.full(n, -np.inf),
             n_read=np.zeros(n, dtype=np.int64),
             p1m=np.full(n, self.cfg.p1m_dbm),
+            off_mean=np.zeros(n),
+            off_n=np.zeros(n),
             code=np.full(n, -1, dtype=np.int64),
         )
 
@@ -388,6 +426,8 @@ class Engine:
         s.last_step[slot] = -np.inf
         s.n_read[slot] = 0
         s.p1m[slot] = self.cfg.p1m_dbm
+        s.off_mean[slot] = 0.0
+        s.off_n[slot] = 0.0
         self._smoother.reset(np.array([slot]))
         s.free.append(slot)
         self.stats.evicted += 1

@@ -204,7 +204,7 @@ def fit(
     sq = np.zeros((n_z, n_g))
     heard = np.zeros((n_z, n_g))
     ticks = np.zeros(n_z)
-    sm = Smoother(len(dev_ids), n_g, cfg.smooth_tau_s, cfg.outlier_db, cfg.stale_s)
+    sm = Smoother(len(dev_ids), n_g, cfg)
     label = np.full(len(dev_ids), -1, dtype=np.int64)
     tick_of = np.floor(t / cfg.tick_s).astype(np.int64)
     bounds = np.flatnonzero(np.diff(tick_of)) + 1

@@ -5,7 +5,9 @@ cell the readings are first clipped to ``outlier_db`` around the current estimat
 channel null or a lucky reflection cannot drag the estimate far), averaged within the tick, and
 then blended into an exponential moving average whose weight follows the time elapsed since the
 cell's previous update (``1 - exp(-dt / tau)``), so 1 s phones and 100 ms fobs are smoothed over
-the same time span. A cell not refreshed for ``stale_s`` is forgotten (NaN): the gateway no longer
+the same time span. The average rises faster than it falls (``rise_tau_s`` < ``smooth_tau_s``):
+what pulls a reading down (a body between device and gateway, a channel null) comes and goes,
+while the unobstructed level is the one that says where the device is. A cell not refreshed for ``stale_s`` is forgotten (NaN): the gateway no longer
 hears the device.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .readings import FloatArray, IntArray
+from .tuning import EngineConfig
 
 
 class Smoother:
@@ -24,15 +27,18 @@ class Smoother:
         last: Time of each cell's last update, seconds (-inf when never updated).
     """
 
-    def __init__(
-        self, capacity: int, gateways: int, tau_s: float, outlier_db: float, stale_s: float
-    ) -> None:
+    def __init__(self, capacity: int, gateways: int, cfg: EngineConfig) -> None:
         self.gateways = gateways
-        self.tau_s = tau_s
-        self.outlier_db = outlier_db
-        self.stale_s = stale_s
+        self.configure(cfg)
         self.est: FloatArray = np.full((capacity, gateways), np.nan)
         self.last: FloatArray = np.full((capacity, gateways), -np.inf)
+
+    def configure(self, cfg: EngineConfig) -> None:
+        """Take the smoothing tunables from ``cfg``."""
+        self.tau_s = cfg.smooth_tau_s
+        self.rise_tau_s = cfg.rise_tau_s
+        self.outlier_db = cfg.outlier_db
+        self.stale_s = cfg.stale_s
 
     @property
     def capacity(self) -> int:
@@ -81,7 +87,8 @@ class Smoother:
         old = est_flat[cells]
         dt = t_cell - last_flat[cells]
         fresh = np.isnan(old) | (dt > self.stale_s)
-        alpha = 1.0 - np.exp(-np.maximum(dt, 0.0) / self.tau_s)
+        tau = np.where(mean > old, self.rise_tau_s, self.tau_s)
+        alpha = 1.0 - np.exp(-np.maximum(dt, 0.0) / tau)
         est_flat[cells] = np.where(fresh, mean, old + alpha * (mean - old))
         last_flat[cells] = np.maximum(last_flat[cells], t_cell)
         return np.unique(cells // g)

@@ -27,6 +27,10 @@ class EngineConfig:
     (1.2 m/s) by about a metre. Longer averaging is left to the zone filter, which weighs
     evidence over time without delaying the RSSI itself."""
 
+    rise_tau_s: float = 0.5
+    """Time constant while the signal rises. Body blocking (about 10 dB, toggling every 2-10 s)
+    and channel nulls only ever pull RSSI down, so rises are trusted faster than falls."""
+
     outlier_db: float = 10.0
     """A reading further than this from the smoothed value is clipped to it before it is
     averaged in: deep channel nulls (10-20 dB) and single reflections move the estimate by at
@@ -48,8 +52,18 @@ class EngineConfig:
     blocking after smoothing, and the model's own error."""
 
     device_offset_sd_db: float = 6.0
-    """Prior spread of a device's unknown transmit offset (phone models differ by N(0, 5 dB));
-    the engine estimates the offset per device from all gateways at once."""
+    """Prior spread of a new device's unknown transmit offset (phone models differ by
+    N(0, 5 dB)); the engine estimates the offset per device from all gateways at once and
+    learns it over the device's stay."""
+
+    device_offset_min_sd_db: float = 2.0
+    """Spread of a device's offset once it is well learned: it never becomes certain, because
+    a phone moves from hand to pocket."""
+
+    offset_learn_s: float = 10.0
+    """Seconds of confident placement that halve the offset's prior variance; after
+    ``offset_learn_s * (sd^2 / min_sd^2 - 1)`` seconds (80 s by default) the spread reaches
+    its minimum. A weak phone then no longer looks like a phone far away."""
 
     floor_dbm: float = -95.0
     """Receiver sensitivity: a gateway that does not hear a device is evidence the device is
@@ -78,8 +92,13 @@ class EngineConfig:
     (about 1 m): no device is ever closer to a gateway than this, which bounds the model's
     expected RSSI near a gateway."""
 
-    max_points_per_zone: int = 30
-    """Cap on a zone's sample points (a wide street zone would otherwise dominate the work)."""
+    max_points_per_zone: int = 150
+    """Cap on a zone's sample points; the grid coarsens for zones larger than this."""
+
+    range_m: float = 20.0
+    """Points of a zone farther than this from every gateway are dropped from the model: at
+    20 m a phone is near the sensitivity floor, and a long street zone would otherwise carry
+    hundreds of points nobody can be heard from."""
 
     grid_m: float = 1.0
     """Spacing of the sample points that represent a zone polygon in the geometric model."""
@@ -98,6 +117,15 @@ class EngineConfig:
 
     evict_s: float = 120.0
     """State of a device unheard for this long is dropped entirely (bounded memory)."""
+
+    calibration_samples: float = 400.0
+    """Self-calibration of gateway offsets: device-ticks of confident evidence that move the
+    learned offset most of the way to what the data says (0 turns it off). Real gateways
+    differ by N(0, 3 dB); a few hundred confident readings, a minute or two of a store with a
+    handful of shoppers, average the noise down to a fraction of a dB."""
+
+    calibration_min_prob: float = 0.9
+    """Posterior a device needs before its readings teach the gateway offsets."""
 
     min_readings_entry: int = 2
     """Readings a device needs before it may be placed in the store at all: one reading is not
