@@ -407,7 +407,28 @@ def _ts_column(values: list[str]) -> FloatArray:
     return ts
 
 
+def _coded_floats(values: list[str], check: Check) -> FloatArray | None:
+    """Convert a column with few distinct values through a table of them (None: too many).
+
+    RSSI comes in whole dB and tx_power takes a handful of values, so a million rows hold a
+    few dozen distinct strings: each is checked once with the row rule itself and converted
+    once, then looked up. Empty cells (allowed by ``check``) become NaN.
+    """
+    distinct = set(values)
+    if len(distinct) * 4 > len(values):
+        return None
+    table: dict[str, float] = {}
+    for value in distinct:
+        if check(value) is not None:
+            raise _BadColumnError
+        table[value] = float(value) if value else math.nan
+    return np.fromiter(map(table.__getitem__, values), np.float64, len(values))
+
+
 def _rssi_column(values: list[str]) -> FloatArray:
+    coded = _coded_floats(values, _check_rssi)
+    if coded is not None:
+        return coded
     rssi = _floats(values)
     if not np.isfinite(rssi).all() or (rssi > 0).any():
         raise _BadColumnError
@@ -415,6 +436,9 @@ def _rssi_column(values: list[str]) -> FloatArray:
 
 
 def _tx_power_column(values: list[str]) -> FloatArray:
+    coded = _coded_floats(values, _check_tx_power)
+    if coded is not None:
+        return coded
     present = np.fromiter(map(bool, values), bool, len(values))
     numbers = _floats(list(itertools.compress(values, present)))
     if not np.isfinite(numbers).all():

@@ -134,14 +134,34 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.parametrize("padding", [2, 200], ids=["few-rows", "many-repeated-values"])
 @pytest.mark.parametrize(("row", "field", "reason"), BAD_ROWS)
-def test_bad_row_names_line_and_field(tmp_path: Path, row: str, field: str, reason: str) -> None:
+def test_bad_row_names_line_and_field(
+    tmp_path: Path, row: str, field: str, reason: str, padding: int
+) -> None:
     good = "0,gw-door,d,-50,\n"
-    path = write(tmp_path, HEADER + good + good + row + good)
+    path = write(tmp_path, HEADER + good * padding + row + good)
     err = error_of(path)
-    assert (err.source, err.line, err.field) == (path, 4, field)
+    line = padding + 2
+    assert (err.source, err.line, err.field) == (path, line, field)
     assert reason in err.message
-    assert str(err).startswith(f"{path}:4: field '{field}': ")
+    assert str(err).startswith(f"{path}:{line}: field '{field}': ")
+
+
+def test_repeated_and_distinct_values_read_alike(tmp_path: Path) -> None:
+    rows = [f"{i},gw-door,d,{-40 - i % 3}.0,{'' if i % 2 else -59}\n" for i in range(100)]
+    rows += [f"{i},gw-door,d,{-40 - i / 7:.4f},{-60 + i / 9:.4f}\n" for i in range(100, 200)]
+    repeated = files.read_readings(write(tmp_path, HEADER + "".join(rows[:100]), "a.csv"), STORE)
+    distinct = files.read_readings(write(tmp_path, HEADER + "".join(rows[100:]), "b.csv"), STORE)
+    both = files.read_readings(write(tmp_path, HEADER + "".join(rows), "c.csv"), STORE)
+    np.testing.assert_array_equal(both.rssi, np.concatenate([repeated.rssi, distinct.rssi]))
+    np.testing.assert_array_equal(
+        both.tx_power, np.concatenate([repeated.tx_power, distinct.tx_power])
+    )
+    assert repeated.rssi[:3].tolist() == [-40.0, -41.0, -42.0]
+    assert np.isnan(repeated.tx_power[1::2]).all()
+    assert (repeated.tx_power[0::2] == -59.0).all()
+    assert distinct.rssi[1] == pytest.approx(-40 - 101 / 7, abs=1e-4)
 
 
 def test_too_many_values(tmp_path: Path) -> None:
@@ -222,24 +242,25 @@ def _fuzz_case(seed: int) -> tuple[str, tuple[int, str | None] | None, list[list
     """A random readings file, the (line, field) of its first bad cell, and its valid rows."""
     rng = random.Random(seed)
     quote = rng.random() < 0.3
+    error_rate = rng.choice([0.0, 0.02, 0.12])
     newline = "\r\n" if rng.random() < 0.3 else "\n"
     lines = [",".join(COLUMNS)]
     first_bad: tuple[int, str | None] | None = None
     rows: list[list[str]] = []
-    for _ in range(rng.randint(0, 30)):
+    for _ in range(rng.randint(0, 30) if rng.random() < 0.5 else rng.randint(40, 120)):
         if rng.random() < 0.05:
             lines.append("")  # blank line: skipped, but counted in line numbers
         cells = [rng.choice(VALID[c]) for c in COLUMNS]
         bad: str | None = None
         roll = rng.random()
-        if roll < 0.04:
+        if roll < error_rate / 3:
             cut = rng.randint(1, 4)
             cells = cells[:cut]
             bad = COLUMNS[cut]
-        elif roll < 0.06:
+        elif roll < error_rate / 2:
             cells.append("extra")
             bad = "<width>"
-        elif roll < 0.12:
+        elif roll < error_rate:
             col = rng.randrange(len(COLUMNS))
             cells[col] = rng.choice(INVALID[COLUMNS[col]])
             bad = COLUMNS[col]
