@@ -437,3 +437,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("proximity ")
+
+
+def test_replay_of_no_readings_writes_an_empty_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_store: Path
+) -> None:
+    readings = tmp_path / "r.csv"
+    readings.write_text("ts,gateway,device,rssi\n")
+    out = tmp_path / "e.jsonl"
+    code, _, err = run(
+        capsys, "replay", "--store", tiny_store, "--readings", readings, "--out", out
+    )
+    assert code == 0, err
+    assert out.read_text() == ""
+    assert "0 readings, 0 devices, 0 events" in err
