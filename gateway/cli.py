@@ -173,7 +173,10 @@ async def main(s: Settings) -> int:
     try:
         if node is not None and s.exit_when_done:
             done = asyncio.create_task(node.drained())
-            await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            while not done.done() and not any(
+                t.done() and (t.cancelled() or t.exception() is not None) for t in tasks
+            ):
+                await asyncio.wait([done, *tasks], timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 with contextlib.suppress(BusClosedError):
                     await link.publish(

@@ -68,6 +68,7 @@ class Hub:
         self.advanced_to: float | None = None
         self._status: dict[str, codec.Status] = {}
         self._unacked: set[tuple[str, str]] = set()
+        self._held: list[tuple[float, str, str, float, float]] = []
         if journal.is_empty():
             journal.add("config", dump_store(store))
         self.store = store
@@ -91,9 +92,11 @@ class Hub:
             elif kind == "batch":
                 self._feed(body)
             elif kind == "advance":
+                self._ingest_until(float(body))
                 self.journal.add_events(self.engine.advance(float(body)))
                 self.advanced_to = float(body)
             elif kind == "flush":
+                self._ingest_until(None)
                 self.journal.add_events(self.engine.flush())
                 self.flushed = True
             first = False
@@ -104,14 +107,23 @@ class Hub:
         )
         self.streams.mark(batch)
         self.watermark.processed(batch)
-        if entry.rows:
+        for ts, device, rssi, tx in entry.rows:
+            self._held.append((ts, entry.gateway, device, rssi, float("nan") if tx is None else tx))
+
+    def _ingest_until(self, watermark: float | None) -> None:
+        """Feed held rows with ``ts < watermark`` (all when None) to the engine in time order,
+        as ``proximity replay`` does, so arrival order never changes a decision."""
+        if watermark is None:
+            rows, self._held = self._held, []
+        else:
+            rows = [r for r in self._held if r[0] < watermark]
+            self._held = [r for r in self._held if r[0] >= watermark]
+        if rows:
+            rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
             self.engine.ingest_rows(
-                [r[0] for r in entry.rows],
-                [entry.gateway] * len(entry.rows),
-                [r[1] for r in entry.rows],
-                [r[2] for r in entry.rows],
-                [float("nan") if r[3] is None else r[3] for r in entry.rows],
-            )
+                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                [r[3] for r in rows], [r[4] for r in rows],
+            )  # fmt: skip
 
     # --- bus -----------------------------------------------------------------------------
 
@@ -204,10 +216,12 @@ class Hub:
         wm = self.watermark.value(self.clock())
         if wm is not None and (self.advanced_to is None or wm > self.advanced_to):
             self.journal.add("advance", wm)
+            self._ingest_until(wm)
             self.journal.add_events(self.engine.advance(wm))
             self.advanced_to = wm
         if self.watermark.all_final() and not self.flushed:
             self.journal.add("flush", None)
+            self._ingest_until(None)
             self.journal.add_events(self.engine.flush())
             self.flushed = True
 
