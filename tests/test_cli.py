@@ -451,3 +451,17 @@ def test_replay_of_no_readings_writes_an_empty_file(
     assert code == 0, err
     assert out.read_text() == ""
     assert "0 readings, 0 devices, 0 events" in err
+
+
+def test_replay_events_do_not_depend_on_chunk_size(tiny_store: Path, tiny_readings: Path) -> None:
+    from proximity.engine import Engine
+    from proximity.files import load_store, read_readings
+
+    store = load_store(tiny_store)
+    readings = read_readings(tiny_readings, store)
+    runs = [
+        [e.to_json() for e in cli.replay_readings(Engine(store), readings, chunk_rows=size)]
+        for size in (1, 7, 100_000)
+    ]
+    assert runs[0]
+    assert runs[0] == runs[1] == runs[2]
