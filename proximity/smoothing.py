@@ -7,8 +7,8 @@ then blended into an exponential moving average whose weight follows the time el
 cell's previous update (``1 - exp(-dt / tau)``), so 1 s phones and 100 ms fobs are smoothed over
 the same time span. The average rises faster than it falls (``rise_tau_s`` < ``smooth_tau_s``):
 what pulls a reading down (a body between device and gateway, a channel null) comes and goes,
-while the unobstructed level is the one that says where the device is. A cell not refreshed for ``stale_s`` is forgotten (NaN): the gateway no longer
-hears the device.
+while the unobstructed level is the one that says where the device is. A cell not refreshed
+for ``stale_s`` is forgotten (NaN): the gateway no longer hears the device.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import polygon_distance, sample_points
+from .geometry import contains, polygon_distance, sample_points
 from .readings import FloatArray, IntArray
 from .store import Store
 from .tuning import EngineConfig
@@ -172,6 +172,11 @@ def geometric_model(store: Store) -> PointModel:
         (points[:, 0:1] - gx[None]) ** 2 + (points[:, 1:2] - gy[None]) ** 2 + cfg.height_m**2
     )
     mu = rx[None, :] - 10.0 * cfg.path_loss_n * np.log10(d)
+    # The shopfront: a link between a point outside and a gateway inside (or the reverse)
+    # goes through the facade.
+    point_out = ~np.array([store.zones[z].in_store for z in np.concatenate(owner)])
+    gw_out = np.array([_outside(store, g.position) for g in store.gateways if g.position])
+    mu -= cfg.facade_loss_db * (point_out[:, None] != gw_out[None, :])
     return PointModel(
         zone_ids=tuple(z.id for z in store.zones),
         point_zone=np.concatenate(owner),
@@ -183,14 +188,34 @@ def geometric_model(store: Store) -> PointModel:
     )
 
 
+def _outside(store: Store, position: tuple[float, float]) -> bool:
+    """Whether a gateway stands in an outside zone (a street-facing reference)."""
+    x, y = np.array([position[0]]), np.array([position[1]])
+    return any(
+        z.polygon is not None and not z.in_store and bool(contains(z.polygon, x, y)[0])
+        for z in store.zones
+    )
+
+
 def adjacency(store: Store, touch_m: float = 0.75) -> np.ndarray:
-    """Zones whose polygons lie within ``touch_m`` of each other (all, without polygons)."""
+    """Zones one can walk between directly.
+
+    Zones whose polygons lie within ``touch_m`` of each other (all pairs, without polygons).
+    The shopfront is a wall except at the door: when the store has zones of kind
+    ``entrance``, only those connect to ``outside`` zones, so a shopper by the window is not
+    one step from the street.
+    """
     n = len(store.zones)
     adj = np.ones((n, n), dtype=bool)
+    doors = any(z.kind == "entrance" for z in store.zones)
     for i, zi in enumerate(store.zones):
         for j in range(i + 1, n):
             zj = store.zones[j]
             if zi.polygon is not None and zj.polygon is not None:
                 near = polygon_distance(zi.polygon, zj.polygon) <= touch_m
                 adj[i, j] = adj[j, i] = near
+            crossing = zi.in_store != zj.in_store
+            through_door = "entrance" in (zi.kind, zj.kind)
+            if doors and crossing and not through_door:
+                adj[i, j] = adj[j, i] = False
     return adj
