@@ -101,9 +101,20 @@ class Run:
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
+    def wait_connected(self, name: str, timeout: float = 20.0) -> None:
+        """Wait until the process's latest log says it connected (and so subscribed)."""
+        log = self.root / f"{name}.{self.starts[name] - 1}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"connected to" in log.read_bytes():
+                time.sleep(0.3)
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{name} did not connect; see {log}")
+
     def start_all(self) -> None:
         self.start("hub")
-        time.sleep(1.5)
+        self.wait_connected("hub")
         for gw in gateway_world.GATEWAYS:
             self.start(gw)
 
@@ -284,7 +295,7 @@ def test_duplicated_and_reordered_messages_give_identical_events(
     run = Run(tmp_path, world, speed=1.0)
     try:
         run.start("hub")
-        time.sleep(1.5)
+        run.wait_connected("hub")
         rng = random.Random(5)
         print("chaos seed 5")
         msgs = _world_batches(world)
