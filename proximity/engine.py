@@ -347,7 +347,7 @@ class Engine:
         count = heard.sum(axis=0)
         total = np.where(heard, resid, 0.0).sum(axis=0)
         have = count > 0
-        mean = np.where(have, total / np.maximum(count, 1), 0.0)
+        mean = np.round(np.where(have, total / np.maximum(count, 1), 0.0), 6)
         eta = 1.0 - np.exp(-count / cfg.calibration_samples)
         bias = self.gateway_bias + eta * (mean - self.gateway_bias)
         bias -= bias.mean()

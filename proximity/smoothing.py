@@ -39,6 +39,7 @@ class Smoother:
         self.rise_tau_s = cfg.rise_tau_s
         self.outlier_db = cfg.outlier_db
         self.stale_s = cfg.stale_s
+        self.max_fall_db_per_s = cfg.max_fall_db_per_s
 
     @property
     def capacity(self) -> int:
@@ -81,7 +82,8 @@ class Smoother:
             known, np.clip(rssi, prior - self.outlier_db, prior + self.outlier_db), rssi
         )
         cells, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-        mean = np.bincount(inverse, weights=clipped) / counts
+        # Rounded so that the order rows arrive in (float summation order) never shows.
+        mean = np.round(np.bincount(inverse, weights=clipped) / counts, 6)
         t_cell = np.full(cells.size, -np.inf)
         np.maximum.at(t_cell, inverse, ts)
         old = est_flat[cells]
@@ -89,7 +91,9 @@ class Smoother:
         fresh = np.isnan(old) | (dt > self.stale_s)
         tau = np.where(mean > old, self.rise_tau_s, self.tau_s)
         alpha = 1.0 - np.exp(-np.maximum(dt, 0.0) / tau)
-        est_flat[cells] = np.where(fresh, mean, old + alpha * (mean - old))
+        blended = old + alpha * (mean - old)
+        floor = old - self.max_fall_db_per_s * np.maximum(dt, 0.0)
+        est_flat[cells] = np.where(fresh, mean, np.maximum(blended, floor))
         last_flat[cells] = np.maximum(last_flat[cells], t_cell)
         return np.unique(cells // g)
 

@@ -31,6 +31,11 @@ class EngineConfig:
     """Time constant while the signal rises. Body blocking (about 10 dB, toggling every 2-10 s)
     and channel nulls only ever pull RSSI down, so rises are trusted faster than falls."""
 
+    max_fall_db_per_s: float = 3.0
+    """The fastest the smoothed value may fall. Walking away from a gateway at 1.2 m/s from
+    3 m to 8 m loses about 2.2 dB/s, while a body stepping into the path takes 10 dB at once:
+    capping the fall at 3 dB/s follows the walk and rides over most of a block's 2-10 s."""
+
     outlier_db: float = 10.0
     """A reading further than this from the smoothed value is clipped to it before it is
     averaged in: deep channel nulls (10-20 dB) and single reflections move the estimate by at
