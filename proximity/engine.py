@@ -316,7 +316,16 @@ class Engine:
                 s.chal_since[slot] = t
                 if cfg.confirm_s > 0:
                     continue
-            if conf[i] < cfg.enter_prob or t - s.chal_since[slot] < cfg.confirm_s:
+            current = int(s.decided[slot])
+            leaving = (
+                current >= 0 and self._zone_in_store[current] and not self._zone_in_store[cand]
+            )
+            need_p, need_s = (
+                (cfg.leave_prob, cfg.leave_confirm_s)
+                if leaving
+                else (cfg.enter_prob, cfg.confirm_s)
+            )
+            if conf[i] < need_p or t - s.chal_since[slot] < need_s:
                 continue
             if s.n_read[slot] < cfg.min_readings_entry and self._zone_in_store[cand]:
                 continue

@@ -36,6 +36,17 @@ class EngineConfig:
     3 m to 8 m loses about 2.2 dB/s, while a body stepping into the path takes 10 dB at once:
     capping the fall at 3 dB/s follows the walk and rides over most of a block's 2-10 s."""
 
+    body_loss_db: float = 10.0
+    """Loss of a link blocked by the wearer's body (blockage studies: 3-20 dB, 10 typical).
+    0 turns the blocking model off."""
+
+    body_prob: float = 0.3
+    """Share of links blocked at any moment: the body shadows the gateways behind the wearer,
+    about a third of the directions."""
+
+    refine_points: int = 4
+    """Best points per zone re-scored with the blocking model."""
+
     outlier_db: float = 10.0
     """A reading further than this from the smoothed value is clipped to it before it is
     averaged in: deep channel nulls (10-20 dB) and single reflections move the estimate by at
@@ -120,6 +131,15 @@ class EngineConfig:
     confirm_s: float = 0.5
     """How long a challenger zone must stay the most likely before the decision moves (minimum
     dwell): a single lucky tick never moves a shopper."""
+
+    leave_prob: float = 0.95
+    """Posterior an outside zone needs before a device in the store is moved out. Leaving is
+    the costliest mistake (it splits a visit, and a re-entry would welcome the shopper
+    again), and a shopper who really leaves is soon unheard anyway."""
+
+    leave_confirm_s: float = 3.0
+    """How long the outside zone must stay the most likely before a device in the store is
+    moved out (the same reasoning as ``leave_prob``)."""
 
     exit_timeout_s: float = 15.0
     """A device unheard by every gateway for this long has left: zone_exit and store_exit are
