@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "setting up $(VENV) (packages from pyproject.toml) ..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev,gateway]'
+	@$(BIN)/python -m pip install --quiet -e '.[dev,gateway,api]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
