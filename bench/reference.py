@@ -41,9 +41,7 @@ class ReferenceEngine:
         self.gw = store.gateway_index()
         from proximity.engine import _generator, _initial_prior
 
-        self.q = _generator(
-            model.adjacency, self.cfg.switch_rate_per_s, self.cfg.jump_rate_per_s
-        ).tolist()
+        self.q = _generator(model.adjacency, [z.kind for z in store.zones], self.cfg).tolist()
         self.prior = _initial_prior([z.kind for z in store.zones]).tolist()
         self.devices: dict[str, _Device] = {}
         self.decisions: list[tuple[str, str | None, float]] = []

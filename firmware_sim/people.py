@@ -141,8 +141,13 @@ class _Zones:
     """In-store zones with visit weights."""
 
     def __init__(
-        self, zones: Sequence[Zone], defaults: dict[str, float], override: dict[str, float]
+        self,
+        zones: Sequence[Zone],
+        defaults: dict[str, float],
+        override: dict[str, float],
+        margin: float,
     ):
+        self.margin = margin
         self.zones = [z for z in zones if z.in_store and z.polygon is not None]
         self.weights = np.array(
             [override.get(z.id, defaults.get(z.kind, 1.0)) for z in self.zones], dtype=np.float64
@@ -159,7 +164,7 @@ class _Zones:
     def point(self, rng: np.random.Generator, index: int) -> Point:
         polygon = self.zones[index].polygon
         assert polygon is not None
-        return random_point(rng, polygon)
+        return random_point(rng, polygon, self.margin)
 
 
 def make_people(scenario: Scenario, rng: np.random.Generator) -> list[Track]:
@@ -171,8 +176,9 @@ def make_people(scenario: Scenario, rng: np.random.Generator) -> list[Track]:
     sc = scenario
     duration = sc.duration_s
     tracks: list[Track] = []
-    staff_zones = _Zones(sc.store.zones, _STAFF_WEIGHTS, sc.staff.zone_weights)
-    shop_zones = _Zones(sc.store.zones, _DEFAULT_WEIGHTS, sc.shoppers.zone_weights)
+    margin = sc.layout.fixture_margin_m
+    staff_zones = _Zones(sc.store.zones, _STAFF_WEIGHTS, sc.staff.zone_weights, margin)
+    shop_zones = _Zones(sc.store.zones, _DEFAULT_WEIGHTS, sc.shoppers.zone_weights, margin)
     for _ in range(sc.staff.count):
         tracks.append(_staff(sc, rng, staff_zones, duration))
     for _ in range(sc.shoppers.initial):

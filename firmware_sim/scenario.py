@@ -48,11 +48,15 @@ class Layout:
         door: The door on the shopfront (metres). The store is at y > door y, the street below.
         sidewalk_y: (low, high) band of the sidewalk, metres.
         sidewalk_x: (west, east) ends of the sidewalk, metres; people appear and vanish there.
+        fixture_margin_m: How far inside a zone's edges people stop to browse, metres. Zone
+            boundaries are usually drawn along aisles, and shoppers dwell at fixtures, not in
+            the aisle; 0.3 puts browsing spots anywhere but against a wall.
     """
 
     door: Point
     sidewalk_y: tuple[float, float]
     sidewalk_x: tuple[float, float]
+    fixture_margin_m: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,9 @@ def _range(
 
 
 def _layout(doc: yamldoc.Doc) -> Layout:
-    doc.mapping(("layout",), ("door", "sidewalk"), required=("door", "sidewalk"))
+    raw = doc.mapping(
+        ("layout",), ("door", "sidewalk", "fixture_margin_m"), required=("door", "sidewalk")
+    )
     door = doc.point(("layout", "door"))
     doc.mapping(("layout", "sidewalk"), ("x", "y"), required=("x", "y"))
     sx = _range(doc, ("layout", "sidewalk", "x"))
@@ -313,7 +319,12 @@ def _layout(doc: yamldoc.Doc) -> Layout:
         raise doc.error(
             ("layout", "sidewalk", "y"), "the sidewalk must lie below the door (y < door y)"
         )
-    return Layout(door=door, sidewalk_y=sy, sidewalk_x=sx)
+    margin = (
+        doc.number(("layout", "fixture_margin_m"), minimum=0, maximum=10)
+        if "fixture_margin_m" in raw
+        else Layout.fixture_margin_m
+    )
+    return Layout(door=door, sidewalk_y=sy, sidewalk_x=sx, fixture_margin_m=margin)
 
 
 def _wall(doc: yamldoc.Doc, i: int) -> Wall:

@@ -27,6 +27,7 @@ from .presence import Presence
 from .readings import Event, FloatArray, IntArray, ReadingBatch, Registry
 from .smoothing import Smoother
 from .store import Store
+from .tuning import EngineConfig
 from .zoning import Fit, PointModel, geometric_model
 
 _INITIAL_SLOTS = 64
@@ -120,9 +121,7 @@ class Engine:
         self._gw_index = store.gateway_index()
         self._zone_ids = self.model.zone_ids
         self._zone_in_store = np.array([z.in_store for z in store.zones])
-        self._generator = _generator(
-            self.model.adjacency, self.cfg.switch_rate_per_s, self.cfg.jump_rate_per_s
-        )
+        self._generator = _generator(self.model.adjacency, [z.kind for z in store.zones], self.cfg)
         self._prior = _initial_prior([z.kind for z in store.zones])
 
     def set_store(self, store: Store, model: PointModel | None = None) -> None:
@@ -277,6 +276,10 @@ class Engine:
         p1m = s.p1m[u] + s.off_mean[u]
         fit = self.model.fit(est - self.gateway_bias[None, :], p1m, cfg, offset_sd)
         ll = fit.zone_ll
+        if cfg.max_evidence_nats > 0:
+            # The model is sometimes wrong (a body, a reflection): no single look at the data
+            # may rule a zone out by more than this.
+            ll = np.logaddexp(ll, ll.max(axis=1, keepdims=True) - cfg.max_evidence_nats)
         new = ~np.isfinite(s.last_step[u])
         dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
         dt = np.clip(dt, 0.0, _STEP_CAP_S)
@@ -461,17 +464,22 @@ class Engine:
                 )
 
 
-def _generator(adj: np.ndarray, switch_rate: float, jump_rate: float) -> FloatArray:
-    """Rate matrix of zone moves per second: adjacent zones share ``switch_rate``."""
+def _generator(adj: np.ndarray, kinds: list[str], cfg: EngineConfig) -> FloatArray:
+    """Rate matrix of zone moves per second.
+
+    Adjacent zones share ``switch_rate_per_s``, other zones ``jump_rate_per_s``; the door
+    (an ``outside`` zone next to an ``entrance``) is crossed at ``door_rate_per_s``.
+    """
     n = adj.shape[0]
     q = np.zeros((n, n))
     for i in range(n):
         neighbours = [j for j in range(n) if j != i and adj[i, j]]
         others = [j for j in range(n) if j != i and not adj[i, j]]
         for j in neighbours:
-            q[i, j] = switch_rate / len(neighbours)
+            door = {kinds[i], kinds[j]} == {"outside", "entrance"}
+            q[i, j] = cfg.door_rate_per_s if door else cfg.switch_rate_per_s / len(neighbours)
         for j in others:
-            q[i, j] = jump_rate / len(others)
+            q[i, j] = cfg.jump_rate_per_s / len(others)
         q[i, i] = -q[i].sum()
     return q
 
