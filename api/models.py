@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import FiniteFloat, field_validator
-from sqlalchemy import JSON, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -117,7 +117,7 @@ class StorePublic(StoreBase):
 
 class ZoneBase(SQLModel):
     zone: str = Field(regex=_ID, max_length=64, description="The engine's zone id.")
-    kind: ZoneKind
+    kind: ZoneKind = Field(sa_type=String(16))
     dwell_s: float | None = Field(default=None, gt=0, description="zone_dwell threshold, s.")
 
 
@@ -342,13 +342,15 @@ class PickupOrderPublic(PickupOrderBase):
 class RuleBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
-    trigger: Trigger
+    trigger: Trigger = Field(sa_type=String(32))
     zone: str | None = Field(default=None, max_length=64, description="Zone for zone triggers.")
     min_dwell_s: float = Field(default=0.0, ge=0, description="zone_dwell: at least this, s.")
     tiers: list[str] = Field(default_factory=list, sa_type=JSON, description="Empty: any tier.")
     tags: list[str] = Field(default_factory=list, sa_type=JSON, description="Any of these.")
-    purpose: Purpose | None = Field(default=None, description="Consent needed (by action).")
-    action: Action
+    purpose: Purpose | None = Field(
+        default=None, sa_type=String(32), description="Consent needed (besides the action's)."
+    )
+    action: Action = Field(sa_type=String(16))
     message: str = Field(default="", max_length=500)
     coupon_text: str = Field(default="", max_length=200)
     coupon_valid_s: float = Field(default=7200.0, gt=0, le=30 * 86400)

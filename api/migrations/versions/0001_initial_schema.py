@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:58:56.365754
+Create Date: 2026-11-23 19:01:01.237712
 """
 
 from collections.abc import Sequence
@@ -106,21 +106,13 @@ def upgrade() -> None:
         "rule",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column(
-            "trigger",
-            sa.Enum("STORE_ENTRY", "ZONE_ENTER", "ZONE_DWELL", "PICKUP_WAITING", name="trigger"),
-            nullable=False,
-        ),
+        sa.Column("trigger", sa.String(length=32), nullable=False),
         sa.Column("zone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("min_dwell_s", sa.Float(), nullable=False),
         sa.Column("tiers", sa.JSON(), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column(
-            "purpose",
-            sa.Enum("ASSOCIATE_RECOGNITION", "OFFERS", "ANALYTICS", name="purpose"),
-            nullable=True,
-        ),
-        sa.Column("action", sa.Enum("ALERT", "COUPON", name="action"), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=True),
+        sa.Column("action", sa.String(length=16), nullable=False),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("coupon_text", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("coupon_valid_s", sa.Float(), nullable=False),
@@ -145,13 +137,7 @@ def upgrade() -> None:
     op.create_table(
         "zone",
         sa.Column("zone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column(
-            "kind",
-            sa.Enum(
-                "OUTSIDE", "ENTRANCE", "SALES", "CHECKOUT", "PICKUP", "PRIVATE", name="zonekind"
-            ),
-            nullable=False,
-        ),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("dwell_s", sa.Float(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("store_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
