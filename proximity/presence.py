@@ -33,6 +33,8 @@ class _State:
     visit_id: str | None = None
     visit_start: float = 0.0
     dwell_due: float | None = None
+    leaving: tuple[str, float, float | None] | None = None
+    """A move out of the store not yet confirmed: (outside zone, when, confidence)."""
 
 
 def event_id(store: str, device: str, kind: str, zone: str | None, ts: float) -> str:
@@ -54,6 +56,7 @@ class Presence:
         self._zones: dict[str, Zone] = {z.id: z for z in store.zones}
         self._state: dict[str, _State] = {}
         self._dwell: list[tuple[float, str, str, float]] = []  # (due, device, zone, since)
+        self._leaves: list[tuple[float, str, float]] = []  # (confirm at, device, left at)
 
     def set_store(self, store: Store) -> None:
         """Use a new store configuration from now on (zones removed count as None)."""
@@ -77,8 +80,44 @@ class Presence:
     def update(
         self, device: str, zone: str | None, ts: float, confidence: float | None = None
     ) -> list[Event]:
-        """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes."""
+        """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
+
+        A move from the store to an ``outside`` zone is held for ``visit_gap_s``: if the
+        device is placed back in the store before then, the excursion never happened (no
+        exit, no second entry, one visit); otherwise the exit is emitted, stamped with the
+        time the device was placed outside. A device that goes silent (``zone`` None) while
+        an exit is held leaves at once.
+        """
         state = self._state.get(device)
+        new = self._zones.get(zone) if zone else None
+        if state is not None and state.leaving is not None:
+            target, left_at, left_conf = state.leaving
+            if new is not None and new.in_store:
+                state.leaving = None
+                events = self._due_dwell(device, state, ts)
+                return events + self._move(device, state, zone, ts, confidence)
+            if zone is None:
+                state.leaving = None
+                events = self._move(device, state, target, left_at, left_conf)
+                return events + self._move(device, state, None, ts, None)
+            state.leaving = (zone, left_at, left_conf)
+            return []
+        gap = self.store.engine.visit_gap_s
+        in_visit = state is not None and state.visit_id is not None
+        if in_visit and state is not None and new is not None and not new.in_store and gap > 0:
+            state.leaving = (new.id, ts, confidence)
+            heapq.heappush(self._leaves, (ts + gap, device, ts))
+            return []
+        return self._move(device, state, zone, ts, confidence)
+
+    def _move(
+        self,
+        device: str,
+        state: _State | None,
+        zone: str | None,
+        ts: float,
+        confidence: float | None,
+    ) -> list[Event]:
         current = state.zone if state else None
         if zone == current:
             return []
@@ -155,25 +194,53 @@ class Presence:
         return events
 
     def tick(self, ts: float) -> list[Event]:
-        """Dwell events due at or before ``ts`` (each stamped with the moment it became due)."""
+        """Events due at or before ``ts``: confirmed exits, then dwell (each stamped with the
+        moment it happened)."""
         events: list[Event] = []
-        sid = self.store.id
-        while self._dwell and self._dwell[0][0] <= ts:
-            due, device, zone, since = heapq.heappop(self._dwell)
+        while self._leaves and self._leaves[0][0] <= ts:
+            _, device, left_at = heapq.heappop(self._leaves)
             state = self._state.get(device)
-            if state is None or state.zone != zone or state.dwell_due != due:
-                continue  # the stay this deadline belonged to is over
-            state.dwell_due = None
-            events.append(
-                Event(
-                    "zone_dwell",
-                    device,
-                    zone,
-                    due,
-                    event_id(sid, device, "zone_dwell", zone, due),
-                    visit_id=state.visit_id,
-                    dwell_s=due - since,
-                    since=since,
-                )
-            )
+            if state is None or state.leaving is None or state.leaving[1] != left_at:
+                continue  # came back, or left for good already
+            target, _, conf = state.leaving
+            state.leaving = None
+            events += self._due_dwell(device, state, left_at)
+            events += self._move(device, state, target, left_at, conf)
+        deferred: list[tuple[float, str, str, float]] = []
+        while self._dwell and self._dwell[0][0] <= ts:
+            item = heapq.heappop(self._dwell)
+            state = self._state.get(item[1])
+            if state is not None and state.leaving is not None and state.leaving[1] <= item[0]:
+                deferred.append(item)  # decided once the held exit is
+                continue
+            events += self._dwell_event(item, state)
+        for item in deferred:
+            heapq.heappush(self._dwell, item)
         return events
+
+    def _due_dwell(self, device: str, state: _State, ts: float) -> list[Event]:
+        """The dwell event of the current stay if it fell due before ``ts`` (held exits)."""
+        if state.dwell_due is None or state.dwell_due > ts or state.zone is None:
+            return []
+        return self._dwell_event((state.dwell_due, device, state.zone, state.since), state)
+
+    def _dwell_event(
+        self, item: tuple[float, str, str, float], state: _State | None
+    ) -> list[Event]:
+        due, device, zone, since = item
+        if state is None or state.zone != zone or state.dwell_due != due:
+            return []  # the stay this deadline belonged to is over
+        state.dwell_due = None
+        sid = self.store.id
+        return [
+            Event(
+                "zone_dwell",
+                device,
+                zone,
+                due,
+                event_id(sid, device, "zone_dwell", zone, due),
+                visit_id=state.visit_id,
+                dwell_s=due - since,
+                since=since,
+            )
+        ]

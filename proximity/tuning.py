@@ -153,6 +153,12 @@ class EngineConfig:
     """How long the outside zone must stay the most likely before a device in the store is
     moved out (the same reasoning as ``leave_prob``)."""
 
+    visit_gap_s: float = 20.0
+    """A device placed outside returns within this long: the excursion never happened (one
+    visit, no exit, no second welcome). Exits through the street are confirmed this much
+    later, stamped with the time the device was placed outside; silence (the exit timeout)
+    still ends a visit at once. 0 turns it off."""
+
     exit_timeout_s: float = 15.0
     """A device unheard by every gateway for this long has left: zone_exit and store_exit are
     emitted with the time the timeout ran out. Phones advertise every second, so 15 silent

@@ -48,3 +48,53 @@ def test_dwell_is_cancelled_by_leaving_early() -> None:
     (dwell,) = p.tick(300.0)
     assert dwell.ts == 205.0 and dwell.dwell_s == 5.0
     assert p.tick(400.0) == []
+
+
+def test_a_short_excursion_to_the_street_is_not_a_new_visit() -> None:
+    p = Presence(walks.store())
+    p.update("d", "entrance", 0.0)
+    assert p.update("d", "street", 30.0) == []  # held for visit_gap_s (20 s)
+    assert [(e.type, e.ts) for e in p.tick(45.0)] == [("zone_dwell", 5.0)]
+    ev = p.update("d", "back", 46.0)
+    assert [(e.type, e.zone, e.ts) for e in ev] == [
+        ("zone_exit", "entrance", 46.0),
+        ("zone_enter", "back", 46.0),
+    ]
+    assert p.tick(100.0) == []
+
+
+def test_a_held_exit_is_confirmed_with_the_time_it_happened() -> None:
+    p = Presence(walks.store())
+    p.update("d", "entrance", 0.0)
+    p.update("d", "street", 3.0)
+    ev = p.tick(23.0)
+    assert [(e.type, e.zone, e.ts) for e in ev] == [
+        ("zone_exit", "entrance", 3.0),
+        ("store_exit", None, 3.0),
+        ("zone_enter", "street", 3.0),
+    ]
+    assert p.visit_of("d") is None
+
+
+def test_silence_while_an_exit_is_held_ends_the_visit_at_once() -> None:
+    p = Presence(walks.store())
+    p.update("d", "back", 0.0)
+    p.update("d", "street", 10.0)
+    ev = p.update("d", None, 12.0)
+    assert [(e.type, e.ts) for e in ev] == [
+        ("zone_exit", 10.0),
+        ("store_exit", 10.0),
+        ("zone_enter", 10.0),
+        ("zone_exit", 12.0),
+    ]
+    assert p.tracked() == 0
+
+
+def test_dwell_falling_due_during_a_held_exit_waits_for_the_outcome() -> None:
+    p = Presence(walks.store())
+    p.update("d", "entrance", 0.0)
+    p.update("d", "street", 2.0)  # dwell (5 s) would be due at 5.0, after leaving
+    assert p.tick(10.0) == []
+    ev = p.update("d", "entrance", 11.0)  # came back: the stay never ended
+    assert [(e.type, e.ts) for e in ev] == [("zone_dwell", 5.0)]
+    assert p.tick(12.0) == []
