@@ -127,17 +127,32 @@ class Api:
     def service(self) -> dict[str, str]:
         return self.auth("service", store="s1")
 
-    def call(self, method: str, path: str, headers: dict[str, str], expect: int = 200,
-             **kw: Any) -> Any:  # fmt: skip
+    def call(
+        self, method: str, path: str, headers: dict[str, str], expect: int = 200, **kw: Any
+    ) -> Any:
         response = self.client.request(method, path, headers=headers, **kw)
         assert response.status_code == expect, (method, path, response.status_code, response.text)
         return response.json() if response.content else None
 
-    def event(self, type_: str, device: str, ts: float, zone: str | None = None,
-              visit: str | None = None, event_id: str | None = None, **extra: Any) -> Any:  # fmt: skip
-        body = {"type": type_, "device": device, "zone": zone, "ts": ts,
-                "event_id": event_id or f"{type_}-{device}-{ts}-{zone}",
-                **({"visit_id": visit} if visit else {}), **extra}  # fmt: skip
+    def event(
+        self,
+        type_: str,
+        device: str,
+        ts: float,
+        zone: str | None = None,
+        visit: str | None = None,
+        event_id: str | None = None,
+        **extra: Any,
+    ) -> Any:
+        body = {
+            "type": type_,
+            "device": device,
+            "zone": zone,
+            "ts": ts,
+            "event_id": event_id or f"{type_}-{device}-{ts}-{zone}",
+            **({"visit_id": visit} if visit else {}),
+            **extra,
+        }
         return self.call("POST", "/stores/s1/events", self.service, json=body)
 
 
@@ -147,14 +162,17 @@ def _wipe(engine: Engine) -> None:
             conn.execute(table.delete())
 
 
-def make_api(db: Database, settings: Settings = SETTINGS, background: bool = False) -> Iterator[Api]:
+def make_api(
+    db: Database, settings: Settings = SETTINGS, background: bool = False
+) -> Iterator[Api]:
     """An app on ``db`` (wiped first) with a TestClient running its lifespan."""
     engine = make_engine(db.url)
     _wipe(engine)
     clock = Clock()
     publisher = MemoryPublisher()
-    app = create_app(settings, engine=engine, clock=clock, publisher=publisher,
-                     background=background)  # fmt: skip
+    app = create_app(
+        settings, engine=engine, clock=clock, publisher=publisher, background=background
+    )
     with TestClient(app) as client:
         yield Api(client, clock, engine, publisher, settings, db.backend)
     engine.dispose()
@@ -170,38 +188,107 @@ def seed(api: Api, timezone: str = "UTC") -> dict[str, Any]:
     """Store ``s1`` (zones, gateways, a beacon, two associates), a gold customer enrolled with
     every purpose (returns her key and app token), and a welcome-coupon and an alert rule."""
     ops = api.ops
-    api.call("POST", "/stores", ops, 201, json={"id": "s1", "name": "Store 1", "timezone": timezone})
+    api.call(
+        "POST", "/stores", ops, 201, json={"id": "s1", "name": "Store 1", "timezone": timezone}
+    )
     api.call("POST", "/stores", ops, 201, json={"id": "s2", "name": "Store 2"})
-    for zone, kind in [("street", "outside"), ("entrance", "entrance"), ("dresses", "sales"),
-                       ("pickup", "pickup")]:  # fmt: skip
+    for zone, kind in [
+        ("street", "outside"),
+        ("entrance", "entrance"),
+        ("dresses", "sales"),
+        ("pickup", "pickup"),
+    ]:
         api.call("POST", "/stores/s1/zones", ops, 201, json={"zone": zone, "kind": kind})
     api.call("POST", "/stores/s1/gateways", ops, 201, json={"gateway": "gw-door"})
-    api.call("POST", "/stores/s1/beacons", ops, 201, json={
-        "beacon": "b-door", "gateway": "gw-door",
-        "uuid": "f0b0f0b0-0000-4000-8000-000000000002", "major": 1})  # fmt: skip
-    ana = api.call("POST", "/stores/s1/associates", ops, 201,
-                   json={"name": "Ana", "zones": ["dresses"], "on_shift": True})  # fmt: skip
-    ben = api.call("POST", "/stores/s1/associates", ops, 201,
-                   json={"name": "Ben", "zones": ["entrance"], "on_shift": True})  # fmt: skip
-    enrolled = api.call("POST", "/enroll", {}, 201, json={
-        "name": "Maria", "purposes": ["associate_recognition", "offers", "analytics"],
-        "notice_version": "2026-01"})  # fmt: skip
+    api.call(
+        "POST",
+        "/stores/s1/beacons",
+        ops,
+        201,
+        json={
+            "beacon": "b-door",
+            "gateway": "gw-door",
+            "uuid": "f0b0f0b0-0000-4000-8000-000000000002",
+            "major": 1,
+        },
+    )
+    ana = api.call(
+        "POST",
+        "/stores/s1/associates",
+        ops,
+        201,
+        json={"name": "Ana", "zones": ["dresses"], "on_shift": True},
+    )
+    ben = api.call(
+        "POST",
+        "/stores/s1/associates",
+        ops,
+        201,
+        json={"name": "Ben", "zones": ["entrance"], "on_shift": True},
+    )
+    enrolled = api.call(
+        "POST",
+        "/enroll",
+        {},
+        201,
+        json={
+            "name": "Maria",
+            "purposes": ["associate_recognition", "offers", "analytics"],
+            "notice_version": "2026-01",
+        },
+    )
     cid = enrolled["customer_id"]
-    api.call("PATCH", f"/customers/{cid}", ops, json={
-        "tier": "gold", "tags": ["dresses"], "recent_purchases": ["dress"],
-        "primary_associate_id": ana["id"]})  # fmt: skip
-    welcome = api.call("POST", "/stores/s1/rules", ops, 201, json={
-        "name": "welcome coupon", "trigger": "store_entry", "tiers": ["gold"],
-        "action": "coupon", "coupon_text": "20% off dresses", "coupon_valid_s": 7200})  # fmt: skip
-    greet = api.call("POST", "/stores/s1/rules", ops, 201, json={
-        "name": "greet gold", "trigger": "store_entry", "tiers": ["gold"], "action": "alert",
-        "message": "Gold customer at the door"})  # fmt: skip
+    api.call(
+        "PATCH",
+        f"/customers/{cid}",
+        ops,
+        json={
+            "tier": "gold",
+            "tags": ["dresses"],
+            "recent_purchases": ["dress"],
+            "primary_associate_id": ana["id"],
+        },
+    )
+    welcome = api.call(
+        "POST",
+        "/stores/s1/rules",
+        ops,
+        201,
+        json={
+            "name": "welcome coupon",
+            "trigger": "store_entry",
+            "tiers": ["gold"],
+            "action": "coupon",
+            "coupon_text": "20% off dresses",
+            "coupon_valid_s": 7200,
+        },
+    )
+    greet = api.call(
+        "POST",
+        "/stores/s1/rules",
+        ops,
+        201,
+        json={
+            "name": "greet gold",
+            "trigger": "store_entry",
+            "tiers": ["gold"],
+            "action": "alert",
+            "message": "Gold customer at the door",
+        },
+    )
     with api.engine.connect() as conn:
         subject = conn.execute(
             text("select subject from customer where id = :id"), {"id": cid}
         ).scalar_one()
-    ids = {"customer": cid, "key": bytes.fromhex(enrolled["token_key"]),
-           "app": {"Authorization": f"Bearer {enrolled['access_token']}"}, "subject": subject,
-           "ana": ana["id"], "ben": ben["id"], "welcome": welcome["id"], "greet": greet["id"]}  # fmt: skip
+    ids = {
+        "customer": cid,
+        "key": bytes.fromhex(enrolled["token_key"]),
+        "app": {"Authorization": f"Bearer {enrolled['access_token']}"},
+        "subject": subject,
+        "ana": ana["id"],
+        "ben": ben["id"],
+        "welcome": welcome["id"],
+        "greet": greet["id"],
+    }
     api.ids.update(ids)
     return ids

@@ -48,12 +48,23 @@ def test_stale_event_recorded_not_live(api: Api) -> None:
 
 def test_quiet_hours_in_store_time_zone(api: Api) -> None:
     ids = seed(api, timezone="Europe/Paris")  # T0 is 11:00 in Paris
-    api.call("PUT", f"/stores/s1/rules/{ids['welcome']}", api.ops, json={
-        "name": "welcome", "trigger": "store_entry", "action": "coupon",
-        "quiet_start": "10:30", "quiet_end": "11:30"})  # fmt: skip
+    api.call(
+        "PUT",
+        f"/stores/s1/rules/{ids['welcome']}",
+        api.ops,
+        json={
+            "name": "welcome",
+            "trigger": "store_entry",
+            "action": "coupon",
+            "quiet_start": "10:30",
+            "quiet_end": "11:30",
+        },
+    )
     out = api.event("store_entry", ids["subject"], T0, visit="v1")
     assert out["coupons"] == [] and len(out["alerts"]) == 1
-    reasons = {r["rule_id"]: r["reason"] for r in api.call("GET", "/stores/s1/rule-decisions", api.ops)}
+    reasons = {
+        r["rule_id"]: r["reason"] for r in api.call("GET", "/stores/s1/rule-decisions", api.ops)
+    }
     assert reasons[ids["welcome"]] == "quiet_hours"
 
 
@@ -65,11 +76,19 @@ def test_withdrawal_deletes_key_and_stops_alerts(api: Api) -> None:
     loaded = tokens.ResolutionTable.from_json(table, "api")
     window = tokens.window_index(T0)
     assert loaded.resolve(tokens.derive_token(ids["key"], window)) == ids["subject"]
-    api.call("POST", "/me/consent/withdraw", ids["app"], json={
-        "purposes": ["associate_recognition", "offers", "analytics"], "notice_version": "2026-01"})  # fmt: skip
+    api.call(
+        "POST",
+        "/me/consent/withdraw",
+        ids["app"],
+        json={
+            "purposes": ["associate_recognition", "offers", "analytics"],
+            "notice_version": "2026-01",
+        },
+    )
     assert api.call("GET", "/stores/s1/alerts", api.ops) == []
     table = tokens.ResolutionTable.from_json(
-        api.call("GET", "/stores/s1/resolution-table", api.service), "api")  # fmt: skip
+        api.call("GET", "/stores/s1/resolution-table", api.service), "api"
+    )
     assert len(table) == 0
     with api.engine.connect() as conn:
         assert conn.execute(text("select count(*) from devicekey")).scalar_one() == 0
@@ -118,8 +137,12 @@ def test_alert_claim_resolve_escalate(api: Api) -> None:
 
 def test_no_approach_preference(api: Api) -> None:
     ids = seed(api)
-    api.call("PATCH", f"/customers/{ids['customer']}", api.ops,
-             json={"preferences": {"no_approach": True}})  # fmt: skip
+    api.call(
+        "PATCH",
+        f"/customers/{ids['customer']}",
+        api.ops,
+        json={"preferences": {"no_approach": True}},
+    )
     out = api.event("store_entry", ids["subject"], T0, visit="v1")
     assert out["alerts"] == [] and len(out["coupons"]) == 1
 
@@ -130,14 +153,18 @@ def test_coupon_verify_locks_and_redeems_once(api: Api) -> None:
     code = api.call("GET", "/me/coupons", ids["app"])[0]["code"]
     pos = api.service
     body = {"code": code, "customer_id": ids["customer"], "pos": "till-1"}
-    api.call("POST", "/stores/s1/coupons/verify", pos, json={**body, "customer_id": 999}, expect=409)
+    api.call(
+        "POST", "/stores/s1/coupons/verify", pos, json={**body, "customer_id": 999}, expect=409
+    )
     api.call("POST", "/stores/s1/coupons/verify", pos, json=body)
     api.call("POST", "/stores/s1/coupons/verify", pos, json={**body, "pos": "till-2"}, expect=409)
-    api.call("POST", "/stores/s1/coupons/redeem", pos, json={"code": code, "pos": "till-2"},
-             expect=409)  # fmt: skip
+    api.call(
+        "POST", "/stores/s1/coupons/redeem", pos, json={"code": code, "pos": "till-2"}, expect=409
+    )
     api.call("POST", "/stores/s1/coupons/redeem", pos, json={"code": code, "pos": "till-1"})
-    api.call("POST", "/stores/s1/coupons/redeem", pos, json={"code": code, "pos": "till-1"},
-             expect=409)  # fmt: skip
+    api.call(
+        "POST", "/stores/s1/coupons/redeem", pos, json={"code": code, "pos": "till-1"}, expect=409
+    )
     api.clock.advance(7201)
     assert api.call("GET", "/me/coupons", ids["app"]) == []
 
@@ -149,12 +176,14 @@ def test_sightings_checked_against_rotating_minor(api: Api) -> None:
     secret = api.client.app.state.prox.vault.open(bytes(sealed))  # type: ignore[attr-defined]
     good = tokens.rotating_minor(secret, "b-door", tokens.window_index(T0))
     old = tokens.rotating_minor(secret, "b-door", tokens.window_index(T0) - 5)
-    body = {"sightings": [
-        {"store_id": "s1", "beacon": "b-door", "minor": good, "rssi": -60, "ts": T0 - 1},
-        {"store_id": "s1", "beacon": "b-door", "minor": old, "rssi": -60, "ts": T0 - 2},
-        {"store_id": "s1", "beacon": "b-door", "minor": good, "rssi": -60, "ts": T0 - 3600},
-        {"store_id": "s1", "beacon": "nope", "minor": good, "rssi": -60, "ts": T0},
-    ]}  # fmt: skip
+    body = {
+        "sightings": [
+            {"store_id": "s1", "beacon": "b-door", "minor": good, "rssi": -60, "ts": T0 - 1},
+            {"store_id": "s1", "beacon": "b-door", "minor": old, "rssi": -60, "ts": T0 - 2},
+            {"store_id": "s1", "beacon": "b-door", "minor": good, "rssi": -60, "ts": T0 - 3600},
+            {"store_id": "s1", "beacon": "nope", "minor": good, "rssi": -60, "ts": T0},
+        ]
+    }
     out = api.call("POST", "/me/sightings", ids["app"], json=body)
     assert out["accepted"] == 1 and len(out["rejected"]) == 3
     assert len(api.publisher.messages) == 1
@@ -168,15 +197,19 @@ def test_analytics(api: Api) -> None:
     s = ids["subject"]
     alert_id = api.event("store_entry", s, T0, visit="v1")["alerts"][0]
     api.clock.advance(12)
-    api.call("POST", f"/stores/s1/alerts/{alert_id}/claim",
-             api.auth("associate", store="s1", associate=ids["ana"]))  # fmt: skip
+    api.call(
+        "POST",
+        f"/stores/s1/alerts/{alert_id}/claim",
+        api.auth("associate", store="s1", associate=ids["ana"]),
+    )
     api.event("zone_enter", s, T0 + 5, zone="dresses", visit="v1")
     api.event("zone_exit", s, T0 + 95, zone="dresses", visit="v1")
     api.event("store_exit", s, T0 + 100, visit="v1")
     api.event("store_entry", s, T0 + 200, visit="v2")
     api.event("store_entry", "fob-1", T0 + 10, visit="v3")
-    out = api.call("GET", "/stores/s1/analytics", api.ops,
-                   params={"start": T0 - 10, "end": T0 + 1000})  # fmt: skip
+    out = api.call(
+        "GET", "/stores/s1/analytics", api.ops, params={"start": T0 - 10, "end": T0 + 1000}
+    )
     assert out["visits"] == 3 and out["visitors"] == 2 and out["repeat_visitors"] == 1
     assert out["footfall_by_hour"] == {"10": 3}
     assert out["dwell"][0]["zone"] == "dresses" and out["dwell"][0]["median_s"] == 90.0
@@ -186,10 +219,14 @@ def test_analytics(api: Api) -> None:
 
 def test_bad_body_names_field(api: Api) -> None:
     seed(api)
-    r = api.client.post("/stores/s1/rules", headers=api.ops,
-                        json={"name": "x", "trigger": "store_entry", "action": "fly"})  # fmt: skip
+    r = api.client.post(
+        "/stores/s1/rules",
+        headers=api.ops,
+        json={"name": "x", "trigger": "store_entry", "action": "fly"},
+    )
     assert r.status_code == 422
     assert any(e["loc"][-1] == "action" for e in r.json()["detail"])
-    r = api.client.post("/stores", headers=api.ops, json={"id": "s9", "name": "x",
-                                                          "timezone": "Mars/Base"})  # fmt: skip
+    r = api.client.post(
+        "/stores", headers=api.ops, json={"id": "s9", "name": "x", "timezone": "Mars/Base"}
+    )
     assert r.status_code == 422 and "timezone" in r.text
