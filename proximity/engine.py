@@ -72,6 +72,7 @@ class _Slots:
     p1m: FloatArray
     off_mean: FloatArray
     off_n: FloatArray
+    step_est: FloatArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -155,6 +156,7 @@ class Engine:
         s.decided = remap[s.decided]
         s.chal[:] = -1
         s.post = np.tile(self._prior, (s.post.shape[0], 1))
+        s.step_est = np.full((s.post.shape[0], len(store.gateways)), np.nan)
         s.last_step[:] = -np.inf
         self.presence.set_store(store)
 
@@ -289,6 +291,17 @@ class Engine:
         )
         prior = np.clip(prior, 1e-12, None)
         w = cfg.evidence_per_s * np.minimum(np.maximum(dt, cfg.tick_s), _EVIDENCE_CAP_S)
+        if cfg.fresh_evidence_db > 0:
+            # Readings that changed since the last step carry new information (a new spot, new
+            # shadowing); a device standing still repeats the same errors.
+            change = est - s.step_est[u]
+            both = ~np.isnan(change)
+            rms = np.sqrt(
+                np.where(both, change * change, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+            )
+            boost = np.minimum((rms / cfg.fresh_evidence_db) ** 2, cfg.fresh_evidence_max - 1)
+            w = w * (1.0 + np.where(both.any(axis=1), boost, 0.0))
+        s.step_est[u] = est
         logp = np.log(prior) + w[:, None] * (ll - ll.max(axis=1, keepdims=True))
         logp -= logp.max(axis=1, keepdims=True)
         p = np.exp(logp)
@@ -320,14 +333,13 @@ class Engine:
                 if cfg.confirm_s > 0:
                     continue
             current = int(s.decided[slot])
-            leaving = (
-                current >= 0 and self._zone_in_store[current] and not self._zone_in_store[cand]
-            )
-            need_p, need_s = (
-                (cfg.leave_prob, cfg.leave_confirm_s)
-                if leaving
-                else (cfg.enter_prob, cfg.confirm_s)
-            )
+            inside = current >= 0 and bool(self._zone_in_store[current])
+            if inside and not self._zone_in_store[cand]:
+                need_p, need_s = cfg.leave_prob, cfg.leave_confirm_s
+            elif inside:
+                need_p, need_s = cfg.move_prob, cfg.move_confirm_s
+            else:
+                need_p, need_s = cfg.enter_prob, cfg.confirm_s
             if conf[i] < need_p or t - s.chal_since[slot] < need_s:
                 continue
             if s.n_read[slot] < cfg.min_readings_entry and self._zone_in_store[cand]:
@@ -396,6 +408,7 @@ class Engine:
             p1m=np.full(n, self.cfg.p1m_dbm),
             off_mean=np.zeros(n),
             off_n=np.zeros(n),
+            step_est=np.full((n, len(self.store.gateways)), np.nan),
             code=np.full(n, -1, dtype=np.int64),
         )
 
@@ -440,6 +453,7 @@ class Engine:
         s.p1m[slot] = self.cfg.p1m_dbm
         s.off_mean[slot] = 0.0
         s.off_n[slot] = 0.0
+        s.step_est[slot] = np.nan
         self._smoother.reset(np.array([slot]))
         s.free.append(slot)
         self.stats.evicted += 1

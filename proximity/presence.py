@@ -33,8 +33,8 @@ class _State:
     visit_id: str | None = None
     visit_start: float = 0.0
     dwell_due: float | None = None
-    leaving: tuple[str, float, float | None] | None = None
-    """A move out of the store not yet confirmed: (outside zone, when, confidence)."""
+    held: tuple[str, float, float | None] | None = None
+    """A move not yet published: (zone, when, confidence)."""
 
 
 def event_id(store: str, device: str, kind: str, zone: str | None, ts: float) -> str:
@@ -56,7 +56,7 @@ class Presence:
         self._zones: dict[str, Zone] = {z.id: z for z in store.zones}
         self._state: dict[str, _State] = {}
         self._dwell: list[tuple[float, str, str, float]] = []  # (due, device, zone, since)
-        self._leaves: list[tuple[float, str, float]] = []  # (confirm at, device, left at)
+        self._holds: list[tuple[float, str, float]] = []  # (confirm at, device, moved at)
 
     def set_store(self, store: Store) -> None:
         """Use a new store configuration from now on (zones removed count as None)."""
@@ -82,33 +82,53 @@ class Presence:
     ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
 
-        A move from the store to an ``outside`` zone is held for ``visit_gap_s``: if the
-        device is placed back in the store before then, the excursion never happened (no
-        exit, no second entry, one visit); otherwise the exit is emitted, stamped with the
-        time the device was placed outside. A device that goes silent (``zone`` None) while
-        an exit is held leaves at once.
+        Two kinds of move are held before they are published, and dropped if the device is
+        placed back where it was in the meantime:
+
+        * from the store to an ``outside`` zone, for ``visit_gap_s``: a shopper briefly
+          placed on the street is one visit, with no exit and no second welcome;
+        * from one zone of the store to another, for ``min_stay_s``: a stay shorter than
+          that (usually a misreading) is not reported.
+
+        A confirmed move is stamped with the time it was decided, so event times stay
+        truthful; only its publication waits. A device that goes silent (``zone`` None)
+        while a move is held makes that move and then leaves, at once.
         """
         state = self._state.get(device)
-        new = self._zones.get(zone) if zone else None
-        if state is not None and state.leaving is not None:
-            target, left_at, left_conf = state.leaving
-            if new is not None and new.in_store:
-                state.leaving = None
-                events = self._due_dwell(device, state, ts)
-                return events + self._move(device, state, zone, ts, confidence)
+        if state is not None and state.held is not None:
+            target, at, conf = state.held
+            if zone == state.zone:
+                state.held = None
+                return self._due_dwell(device, state, ts)
             if zone is None:
-                state.leaving = None
-                events = self._move(device, state, target, left_at, left_conf)
+                state.held = None
+                events = self._due_dwell(device, state, at)
+                events += self._move(device, state, target, at, conf)
                 return events + self._move(device, state, None, ts, None)
-            state.leaving = (zone, left_at, left_conf)
-            return []
-        gap = self.store.engine.visit_gap_s
-        in_visit = state is not None and state.visit_id is not None
-        if in_visit and state is not None and new is not None and not new.in_store and gap > 0:
-            state.leaving = (new.id, ts, confidence)
-            heapq.heappush(self._leaves, (ts + gap, device, ts))
+            new = self._zones.get(zone)
+            old = self._zones.get(target)
+            if new is not None and old is not None and not new.in_store and not old.in_store:
+                state.held = (zone, at, conf)  # still out: the exit time stands
+                return []
+            state.held = None
+        gap = self._hold_for(state, zone)
+        if state is not None and gap > 0:
+            assert zone is not None
+            state.held = (zone, ts, confidence)
+            heapq.heappush(self._holds, (ts + gap, device, ts))
             return []
         return self._move(device, state, zone, ts, confidence)
+
+    def _hold_for(self, state: _State | None, zone: str | None) -> float:
+        """How long a move of a device in ``state`` to ``zone`` is held (0: not held)."""
+        if state is None or state.zone is None or zone is None:
+            return 0.0
+        old = self._zones.get(state.zone)
+        new = self._zones.get(zone)
+        if old is None or new is None or not old.in_store:
+            return 0.0
+        cfg = self.store.engine
+        return cfg.min_stay_s if new.in_store else cfg.visit_gap_s
 
     def _move(
         self,
@@ -194,24 +214,24 @@ class Presence:
         return events
 
     def tick(self, ts: float) -> list[Event]:
-        """Events due at or before ``ts``: confirmed exits, then dwell (each stamped with the
-        moment it happened)."""
+        """Events due at or before ``ts``: confirmed held moves, then dwell (each stamped with
+        the moment it happened)."""
         events: list[Event] = []
-        while self._leaves and self._leaves[0][0] <= ts:
-            _, device, left_at = heapq.heappop(self._leaves)
+        while self._holds and self._holds[0][0] <= ts:
+            _, device, moved_at = heapq.heappop(self._holds)
             state = self._state.get(device)
-            if state is None or state.leaving is None or state.leaving[1] != left_at:
-                continue  # came back, or left for good already
-            target, _, conf = state.leaving
-            state.leaving = None
-            events += self._due_dwell(device, state, left_at)
-            events += self._move(device, state, target, left_at, conf)
+            if state is None or state.held is None or state.held[1] != moved_at:
+                continue  # came back, or moved on, or left for good already
+            target, _, conf = state.held
+            state.held = None
+            events += self._due_dwell(device, state, moved_at)
+            events += self._move(device, state, target, moved_at, conf)
         deferred: list[tuple[float, str, str, float]] = []
         while self._dwell and self._dwell[0][0] <= ts:
             item = heapq.heappop(self._dwell)
             state = self._state.get(item[1])
-            if state is not None and state.leaving is not None and state.leaving[1] <= item[0]:
-                deferred.append(item)  # decided once the held exit is
+            if state is not None and state.held is not None and state.held[1] <= item[0]:
+                deferred.append(item)  # decided once the held move is
                 continue
             events += self._dwell_event(item, state)
         for item in deferred:
@@ -219,7 +239,7 @@ class Presence:
         return events
 
     def _due_dwell(self, device: str, state: _State, ts: float) -> list[Event]:
-        """The dwell event of the current stay if it fell due before ``ts`` (held exits)."""
+        """The dwell event of the current stay if it fell due before ``ts`` (held moves)."""
         if state.dwell_due is None or state.dwell_due > ts or state.zone is None:
             return []
         return self._dwell_event((state.dwell_due, device, state.zone, state.since), state)

@@ -90,7 +90,7 @@ class EngineConfig:
     """Weight of the 'not heard' evidence relative to a reading (host drops and collisions make
     silence less reliable than a reading)."""
 
-    evidence_per_s: float = 1.0
+    evidence_per_s: float = 0.5
     """Tempering of the likelihood per second of new data: smoothed values a tick apart are
     strongly correlated, so a second of readings counts as less than one independent
     observation. Scaled by the time since the device's last update (capped at 2 s), so 1 s
@@ -100,6 +100,14 @@ class EngineConfig:
     """Cap on how far one tick's likelihood may set a zone behind the best one (0: no cap):
     the model is sometimes plainly wrong (a body in the way, a reflection), and a capped
     likelihood lets the zone filter's memory outvote a single odd moment."""
+
+    fresh_evidence_db: float = 1.5
+    """Readings that moved by this much (RMS over gateways, dB) since the device's last step
+    count double: a device on the move sees new shadowing, while one standing still repeats
+    the same errors. 0 turns it off."""
+
+    fresh_evidence_max: float = 4.0
+    """Most that fresh readings may multiply the evidence of a step."""
 
     switch_rate_per_s: float = 0.01
     """Prior rate of moving to an adjacent zone. Shoppers dwell about a minute per zone, and
@@ -138,11 +146,17 @@ class EngineConfig:
     """Spacing of the sample points that represent a zone polygon in the geometric model."""
 
     enter_prob: float = 0.8
-    """Posterior a zone needs before the decision moves to it."""
+    """Posterior a zone needs before a device not yet in the store is placed in it."""
 
     confirm_s: float = 0.5
     """How long a challenger zone must stay the most likely before the decision moves (minimum
     dwell): a single lucky tick never moves a shopper."""
+
+    move_prob: float = 0.9
+    """Posterior a zone needs before a device already in the store is moved to it."""
+
+    move_confirm_s: float = 0.5
+    """How long that zone must stay the most likely before the move."""
 
     leave_prob: float = 0.95
     """Posterior an outside zone needs before a device in the store is moved out. Leaving is
@@ -158,6 +172,11 @@ class EngineConfig:
     visit, no exit, no second welcome). Exits through the street are confirmed this much
     later, stamped with the time the device was placed outside; silence (the exit timeout)
     still ends a visit at once. 0 turns it off."""
+
+    min_stay_s: float = 10.0
+    """A move between zones of the store is published only once the new zone has held this
+    long (stamped with the time of the move); shorter stays are dropped as misreadings. 0
+    publishes every move at once."""
 
     exit_timeout_s: float = 15.0
     """A device unheard by every gateway for this long has left: zone_exit and store_exit are

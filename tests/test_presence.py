@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from proximity.presence import Presence
+from proximity.store import Store
 
 from . import walks
 
 
+def immediate() -> Store:
+    """The test store with every move published at once (no held moves)."""
+    store = walks.store()
+    return dataclasses.replace(
+        store, engine=dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0)
+    )
+
+
 def test_walk_through_private_zone_and_out() -> None:
-    p = Presence(walks.store())
+    p = Presence(immediate())
     ev = []
     ev += p.update("d", "street", 1.0)
     ev += p.update("d", "entrance", 5.0, 0.9)
@@ -40,7 +51,7 @@ def test_walk_through_private_zone_and_out() -> None:
 
 
 def test_dwell_is_cancelled_by_leaving_early() -> None:
-    p = Presence(walks.store())
+    p = Presence(immediate())
     p.update("d", "entrance", 0.0)
     p.update("d", "back", 3.0)
     assert p.tick(100.0) == []
@@ -55,12 +66,11 @@ def test_a_short_excursion_to_the_street_is_not_a_new_visit() -> None:
     p.update("d", "entrance", 0.0)
     assert p.update("d", "street", 30.0) == []  # held for visit_gap_s (20 s)
     assert [(e.type, e.ts) for e in p.tick(45.0)] == [("zone_dwell", 5.0)]
-    ev = p.update("d", "back", 46.0)
-    assert [(e.type, e.zone, e.ts) for e in ev] == [
+    assert p.update("d", "back", 46.0) == []  # a move inside the store, held min_stay_s
+    assert [(e.type, e.zone, e.ts) for e in p.tick(100.0)] == [
         ("zone_exit", "entrance", 46.0),
         ("zone_enter", "back", 46.0),
     ]
-    assert p.tick(100.0) == []
 
 
 def test_a_held_exit_is_confirmed_with_the_time_it_happened() -> None:
@@ -98,3 +108,18 @@ def test_dwell_falling_due_during_a_held_exit_waits_for_the_outcome() -> None:
     ev = p.update("d", "entrance", 11.0)  # came back: the stay never ended
     assert [(e.type, e.ts) for e in ev] == [("zone_dwell", 5.0)]
     assert p.tick(12.0) == []
+
+
+def test_a_short_stay_in_another_zone_is_dropped_and_a_long_one_published() -> None:
+    p = Presence(walks.store())  # min_stay_s 10
+    p.update("d", "entrance", 0.0)
+    assert p.update("d", "back", 20.0) == []
+    back = p.update("d", "entrance", 24.0)  # back within 10 s: the move never happened
+    assert [(e.type, e.zone) for e in back] == [("zone_dwell", "entrance")]
+    assert p.tick(40.0) == []
+    assert p.update("d", "back", 50.0) == []
+    ev = p.tick(60.0)
+    assert [(e.type, e.zone, e.ts) for e in ev] == [
+        ("zone_exit", "entrance", 50.0),
+        ("zone_enter", "back", 50.0),
+    ]
