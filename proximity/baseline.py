@@ -15,6 +15,7 @@ Decisions go through `Presence`, exactly like the engine's, so both are scored b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ class Baseline:
         self.store = store
         self.exit_timeout_s = exit_timeout_s
         self.gateway_zone = gateway_zones(store)
-        self.presence = Presence(store)
+        # Naive all the way: every decision is published at once (no held moves).
+        immediate = dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0)
+        self.presence = Presence(dataclasses.replace(store, engine=immediate))
         self.late_readings = 0
         self._gw_index = store.gateway_index()
         zone_index = store.zone_index()
