@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from proximity.baseline import Baseline, centroid, contains, gateway_zones
@@ -172,7 +174,11 @@ def reference(
     from proximity.presence import Presence
 
     zones = gateway_zones(store)
-    presence = Presence(store)
+    presence = Presence(  # naive: every decision published at once
+        dataclasses.replace(
+            store, engine=dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0)
+        )
+    )
     latest: dict[str, dict[str, tuple[float, float]]] = {}
     heard: dict[str, float] = {}
     events: list[Event] = []
