@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -28,6 +28,9 @@ from .models import Store
 from .publisher import Publisher
 from .security import AuthError, Principal, Vault, read_token
 from .settings import Settings
+
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Row id.")]
+"""Integer id in a path (bounded so that no database rejects it)."""
 
 RULES = ("ops", "ops_tenant", "associate", "service", "app")
 

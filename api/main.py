@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -19,6 +20,7 @@ from .crud.alerts import escalate_due, feed_message
 from .db import make_engine
 from .deps import AppState, Public
 from .feed import Feed
+from .models import Message
 from .publisher import MemoryPublisher, Publisher, QueuePublisher
 from .routes import alerts, analytics, coupons, customers, staff, stores
 from .routes import engine as engine_routes
@@ -26,6 +28,16 @@ from .security import Vault
 from .settings import Settings
 
 log = logging.getLogger("proximity.api")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Message, "description": text}
+    for code, text in [
+        (401, "No or bad bearer token"),
+        (403, "Not allowed for this caller"),
+        (404, "No such resource"),
+        (409, "Conflict with the resource's state"),
+    ]
+}
 
 
 def escalate_once(state: AppState) -> int:
@@ -140,7 +152,7 @@ def create_app(
     app.state.prox = state
     app.state.consumer = consumer
     for module in (stores, customers, engine_routes, staff, alerts, coupons, analytics):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERRORS)
 
     @app.get("/health", tags=["health"], dependencies=[Depends(Public())])
     def health() -> dict[str, object]:

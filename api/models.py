@@ -15,6 +15,7 @@ from pydantic import FiniteFloat, field_validator
 from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+MAX_ID = 2**31 - 1
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
@@ -199,7 +200,9 @@ class CustomerBase(SQLModel):
     preferences: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     notes: str = Field(default="", max_length=2000)
     recent_purchases: list[str] = Field(default_factory=list, sa_type=JSON)
-    primary_associate_id: int | None = Field(default=None, foreign_key="associate.id")
+    primary_associate_id: int | None = Field(
+        default=None, foreign_key="associate.id", ge=1, le=MAX_ID
+    )
 
 
 class Customer(CustomerBase, table=True):
@@ -221,7 +224,7 @@ class CustomerUpdate(SQLModel):
     preferences: dict[str, Any] | None = None
     notes: str | None = Field(default=None, max_length=2000)
     recent_purchases: list[str] | None = None
-    primary_associate_id: int | None = None
+    primary_associate_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class CustomerPublic(CustomerBase):
@@ -311,7 +314,7 @@ class AssociatePublic(AssociateBase):
 
 
 class PickupOrderBase(SQLModel):
-    customer_id: int
+    customer_id: int = Field(ge=1, le=MAX_ID)
     reference: str = Field(min_length=1, max_length=64)
 
 
@@ -459,7 +462,9 @@ class AlertPublic(SQLModel):
 
 
 class AlertClaim(SQLModel):
-    associate_id: int | None = Field(default=None, description="Ops may claim for someone.")
+    associate_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Ops may claim for someone."
+    )
 
 
 class Coupon(SQLModel, table=True):
@@ -493,7 +498,7 @@ class CouponPublic(SQLModel):
 
 class CouponVerify(SQLModel):
     code: str = Field(min_length=1, max_length=32)
-    customer_id: int
+    customer_id: int = Field(ge=1, le=MAX_ID)
     pos: str = Field(min_length=1, max_length=64, description="Till id holding the lock.")
 
 

@@ -61,7 +61,7 @@ def grant(
 ) -> None:
     """Grant ``purposes`` under notice version ``notice`` (re-granting updates the version)."""
     existing = {c.purpose: c for c in consents_of(session, customer_id)}
-    for purpose in purposes:
+    for purpose in dict.fromkeys(purposes):
         row = existing.get(purpose.value)
         if row is None:
             row = Consent(customer_id=customer_id, purpose=purpose.value, granted=True,

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
 from ..crud import alerts as crud
-from ..deps import Access, SessionDep, StateDep
+from ..deps import Access, RowId, SessionDep, StateDep
 from ..models import LIVE_ALERT_STATES, Alert, AlertClaim, AlertPublic
 from ..security import Principal
 from .stores import get_store
@@ -43,7 +43,7 @@ async def alert_feed(state: StateDep, store_id: str, caller: FloorDep) -> Stream
     )
 
 
-def _alert(session: SessionDep, store_id: str, alert_id: int) -> Alert:
+def _alert(session: SessionDep, store_id: str, alert_id: RowId) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None or alert.store_id != store_id:
         raise HTTPException(404, f"no alert {alert_id}")
@@ -55,7 +55,7 @@ def claim_alert(
     session: SessionDep,
     state: StateDep,
     store_id: str,
-    alert_id: int,
+    alert_id: RowId,
     caller: FloorDep,
     body: AlertClaim | None = None,
 ) -> AlertPublic:
@@ -76,7 +76,7 @@ def claim_alert(
 
 @router.post("/stores/{store_id}/alerts/{alert_id}/resolve", response_model=AlertPublic)
 def resolve_alert(
-    session: SessionDep, state: StateDep, store_id: str, alert_id: int, caller: FloorDep
+    session: SessionDep, state: StateDep, store_id: str, alert_id: RowId, caller: FloorDep
 ) -> AlertPublic:
     """The associate who claimed the alert (or ops) closes it."""
     alert = _alert(session, store_id, alert_id)

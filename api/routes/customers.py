@@ -9,9 +9,10 @@ from sqlmodel import Session, col, select
 
 from ..crud import customers as crud
 from ..crud.alerts import feed_message
-from ..deps import Access, AppState, Public, SessionDep, StateDep
+from ..deps import Access, AppState, Public, RowId, SessionDep, StateDep
 from ..models import (
     Alert,
+    Associate,
     ConsentChange,
     ConsentGrantResult,
     ConsentPublic,
@@ -38,6 +39,15 @@ def _customer(session: Session, customer_id: int, tenant: str) -> Customer:
     return customer
 
 
+def _check_associate(session: Session, associate_id: int | None) -> None:
+    if associate_id is not None and session.get(Associate, associate_id) is None:
+        raise HTTPException(
+            422,
+            [{"loc": ["body", "primary_associate_id"], "msg": f"no associate {associate_id}",
+              "type": "value_error"}],
+        )  # fmt: skip
+
+
 def _me(session: Session, caller: Principal) -> Customer:
     assert caller.customer is not None
     customer = session.get(Customer, caller.customer)
@@ -53,6 +63,7 @@ def create_customer(
     """Create a customer profile (CRM side); the app enrolls it for consent and a key."""
     if body.tenant != caller.tenant:
         raise HTTPException(403, "customer must be in your tenant")
+    _check_associate(session, body.primary_associate_id)
     customer = Customer.model_validate(body, update={"created_at": state.clock()})
     session.add(customer)
     session.flush()
@@ -72,26 +83,27 @@ def list_customers(
         select(Customer)
         .where(Customer.tenant == caller.tenant)
         .order_by(col(Customer.id))
-        .offset(max(0, offset))
+        .offset(max(0, min(offset, 10**9)))
         .limit(limit)
     )
     return list(session.exec(query).all())
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic)
-def read_customer(session: SessionDep, customer_id: int, caller: OpsDep) -> Customer:
+def read_customer(session: SessionDep, customer_id: RowId, caller: OpsDep) -> Customer:
     """One customer."""
     return _customer(session, customer_id, caller.tenant)
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerPublic)
 def update_customer(
-    session: SessionDep, customer_id: int, body: CustomerUpdate, caller: OpsDep
+    session: SessionDep, customer_id: RowId, body: CustomerUpdate, caller: OpsDep
 ) -> Customer:
     """Change profile fields (tier, tags, preferences, notes, purchases, primary associate)."""
     customer = _customer(session, customer_id, caller.tenant)
     if customer.erased_at is not None:
         raise HTTPException(409, "customer was erased")
+    _check_associate(session, body.primary_associate_id)
     customer.sqlmodel_update(body.model_dump(exclude_unset=True))
     session.add(customer)
     session.commit()
@@ -101,7 +113,7 @@ def update_customer(
 
 @router.delete("/customers/{customer_id}", response_model=CustomerPublic)
 def erase_customer(
-    session: SessionDep, state: StateDep, customer_id: int, caller: OpsDep
+    session: SessionDep, state: StateDep, customer_id: RowId, caller: OpsDep
 ) -> Customer:
     """Erase the customer's personal data (right to erasure)."""
     customer = _customer(session, customer_id, caller.tenant)
@@ -113,7 +125,9 @@ def erase_customer(
 
 
 @router.get("/customers/{customer_id}/consent", response_model=list[ConsentPublic])
-def customer_consent(session: SessionDep, customer_id: int, caller: OpsDep) -> list[ConsentPublic]:
+def customer_consent(
+    session: SessionDep, customer_id: RowId, caller: OpsDep
+) -> list[ConsentPublic]:
     """The customer's consent per purpose."""
     _customer(session, customer_id, caller.tenant)
     return crud.consent_public(crud.consents_of(session, customer_id))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlmodel import col, select
 
-from ..deps import Access, SessionDep, StateDep
+from ..deps import Access, RowId, SessionDep, StateDep
 from ..models import (
     Associate,
     AssociateCreate,
@@ -54,7 +54,7 @@ def list_associates(session: SessionDep, store_id: str) -> list[Associate]:
 def update_associate(
     session: SessionDep,
     store_id: str,
-    associate_id: int,
+    associate_id: RowId,
     body: AssociateUpdate,
     caller: Annotated[Principal, Depends(Access("ops", "associate"))],
 ) -> Associate:
@@ -100,7 +100,7 @@ def list_orders(session: SessionDep, store_id: str) -> list[PickupOrder]:
 @router.post("/stores/{store_id}/orders/{order_id}/collect", response_model=PickupOrderPublic,
              dependencies=[Depends(Access("ops", "associate"))])  # fmt: skip
 def collect_order(
-    session: SessionDep, state: StateDep, store_id: str, order_id: int
+    session: SessionDep, state: StateDep, store_id: str, order_id: RowId
 ) -> PickupOrder:
     """The customer collected the order."""
     order = session.get(PickupOrder, order_id)
@@ -136,7 +136,7 @@ def list_rules(session: SessionDep, store_id: str) -> list[Rule]:
 
 
 @router.put("/stores/{store_id}/rules/{rule_id}", response_model=RulePublic, dependencies=[OPS])
-def replace_rule(session: SessionDep, store_id: str, rule_id: int, body: RuleCreate) -> Rule:
+def replace_rule(session: SessionDep, store_id: str, rule_id: RowId, body: RuleCreate) -> Rule:
     """Replace a rule's definition."""
     rule = session.get(Rule, rule_id)
     if rule is None or rule.store_id != store_id:
@@ -151,7 +151,10 @@ def replace_rule(session: SessionDep, store_id: str, rule_id: int, body: RuleCre
 @router.get("/stores/{store_id}/rule-decisions", response_model=list[RuleDecisionPublic],
             dependencies=[OPS])  # fmt: skip
 def list_decisions(
-    session: SessionDep, store_id: str, customer_id: int | None = None, limit: int = 200
+    session: SessionDep,
+    store_id: str,
+    customer_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: int = 200,
 ) -> list[RuleDecision]:
     """Recent rule evaluations: fired, or the reason each rule did not."""
     get_store(session, store_id)
