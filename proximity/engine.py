@@ -278,10 +278,6 @@ class Engine:
         p1m = s.p1m[u] + s.off_mean[u]
         fit = self.model.fit(est - self.gateway_bias[None, :], p1m, cfg, offset_sd)
         ll = fit.zone_ll
-        if cfg.max_evidence_nats > 0:
-            # The model is sometimes wrong (a body, a reflection): no single look at the data
-            # may rule a zone out by more than this.
-            ll = np.logaddexp(ll, ll.max(axis=1, keepdims=True) - cfg.max_evidence_nats)
         new = ~np.isfinite(s.last_step[u])
         dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
         dt = np.clip(dt, 0.0, _STEP_CAP_S)
@@ -482,15 +478,18 @@ def _generator(adj: np.ndarray, kinds: list[str], cfg: EngineConfig) -> FloatArr
     """Rate matrix of zone moves per second.
 
     Adjacent zones share ``switch_rate_per_s``, other zones ``jump_rate_per_s``; the door
-    (an ``outside`` zone next to an ``entrance``) is crossed at ``door_rate_per_s``.
+    (an ``outside`` zone next to an ``entrance``, or next to any zone of the store when there
+    is no entrance zone) is crossed at ``door_rate_per_s``.
     """
     n = adj.shape[0]
     q = np.zeros((n, n))
+    door_kind = "entrance" if "entrance" in kinds else None
     for i in range(n):
         neighbours = [j for j in range(n) if j != i and adj[i, j]]
         others = [j for j in range(n) if j != i and not adj[i, j]]
         for j in neighbours:
-            door = {kinds[i], kinds[j]} == {"outside", "entrance"}
+            pair = {kinds[i], kinds[j]}
+            door = "outside" in pair and len(pair) == 2 and (door_kind is None or door_kind in pair)
             q[i, j] = cfg.door_rate_per_s if door else cfg.switch_rate_per_s / len(neighbours)
         for j in others:
             q[i, j] = cfg.jump_rate_per_s / len(others)

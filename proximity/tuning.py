@@ -96,11 +96,6 @@ class EngineConfig:
     observation. Scaled by the time since the device's last update (capped at 2 s), so 1 s
     phones and 100 ms fobs gather evidence at the same rate."""
 
-    max_evidence_nats: float = 0.0
-    """Cap on how far one tick's likelihood may set a zone behind the best one (0: no cap):
-    the model is sometimes plainly wrong (a body in the way, a reflection), and a capped
-    likelihood lets the zone filter's memory outvote a single odd moment."""
-
     fresh_evidence_db: float = 1.5
     """Readings that moved by this much (RMS over gateways, dB) since the device's last step
     count double: a device on the move sees new shadowing, while one standing still repeats
