@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from proximity.errors import InputError
 
@@ -151,16 +151,22 @@ def sim_source(
     scenario: str | Path, gateway: str, speed: float = 1.0, resume_after: float | None = None
 ) -> PacedSource:
     """The ``sim`` source: the simulator's live adverts heard by ``gateway``."""
-    import importlib
-
+    from firmware_sim.live import adverts
     from firmware_sim.scenario import load_scenario
+    from firmware_sim.simulate import simulate
 
-    live: Any = importlib.import_module("firmware_sim.live")
-    loaded: Any = load_scenario(str(scenario))
+    loaded = load_scenario(str(scenario))
+    known = [g.id for g in loaded.store.gateways]
+    if gateway not in known:
+        raise InputError(
+            str(scenario), None, "gateway", f"{gateway!r} is not a gateway of the scenario's "
+            f"store ({', '.join(known)})",
+        )  # fmt: skip
+    result = simulate(loaded)  # now, not on the first advert inside the event loop
+    start = 0.0 if resume_after is None else resume_after
     stream = (
         Advert(a.ts, a.manufacturer_data, a.service_data, a.rssi)
-        for a in live.adverts(loaded)
-        if a.gateway == gateway
+        for a in adverts(result, gateway, start_s=start)
     )
     return PacedSource(stream, speed, resume_after)
 
