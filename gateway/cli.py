@@ -104,7 +104,9 @@ def _build_hub(s: Settings, bus: Any) -> Any:
     model = load_model_for(store, s.hub.model) if s.hub.model else None
     table = load_table(s.hub.table_file, s.hub.table_url, s.hub.credential_env, s.hub.table_cache)
     resolver = Resolver(table, s.hub.beacons)
-    return Hub(store, bus, Journal(s.hub.state), resolver, model, s.hub.grace_s)
+    return Hub(
+        store, bus, Journal(s.hub.state), resolver, model, s.hub.grace_s, s.hub.offline_grace_s
+    )
 
 
 async def main(s: Settings) -> int:

@@ -42,6 +42,7 @@ class HubSettings:
     model: str | None = None
     state: str = "hub.db"
     grace_s: float = 10.0
+    offline_grace_s: float = 20.0
     table_file: str | None = None
     table_url: str | None = None
     credential_env: str = "PROXIMITY_SERVICE_TOKEN"
@@ -265,7 +266,7 @@ def _hub_part(doc: yamldoc.Doc, top: dict[str, object], path_of: object) -> HubS
         raise doc.error((), "roles hub and local need a 'hub' section with 'store_file'")
     h = doc.mapping(
         ("hub",),
-        ("store_file", "model", "state", "grace_s", "resolution", "beacons"),
+        ("store_file", "model", "state", "grace_s", "offline_grace_s", "resolution", "beacons"),
         required=("store_file",),
     )
     hub = HubSettings(store_file=path_of(("hub", "store_file")))
@@ -275,6 +276,8 @@ def _hub_part(doc: yamldoc.Doc, top: dict[str, object], path_of: object) -> HubS
                   + ".hub.db")  # fmt: skip
     if "grace_s" in h:
         hub = replace(hub, grace_s=doc.number(("hub", "grace_s"), minimum=0))
+    if "offline_grace_s" in h:
+        hub = replace(hub, offline_grace_s=doc.number(("hub", "offline_grace_s"), minimum=0))
     if "resolution" in h:
         r = doc.mapping(
             ("hub", "resolution"), ("file", "url", "credential_env", "cache", "refresh_s")

@@ -44,6 +44,8 @@ class Hub:
         resolver: Token and beacon resolution.
         model: Optional calibration model for the engine.
         grace_s: Seconds a never-heard gateway is waited for after start.
+        offline_grace_s: Seconds a gateway reported offline is still waited for (a quick
+            restart loses nothing; see `ordering.Watermark`).
         clock: Monotonic clock (seconds) for the grace period.
     """
 
@@ -55,6 +57,7 @@ class Hub:
         resolver: Resolver,
         model: PointModel | None = None,
         grace_s: float = 10.0,
+        offline_grace_s: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bus = bus
@@ -73,7 +76,9 @@ class Hub:
             journal.add("config", dump_store(store))
         self.store = store
         self.engine = Engine(store, model)
-        self.watermark = Watermark([g.id for g in store.gateways], grace_s, clock())
+        self.watermark = Watermark(
+            [g.id for g in store.gateways], grace_s, clock(), offline_grace_s
+        )
         self._replay()
 
     # --- start-up ------------------------------------------------------------------------
@@ -166,7 +171,7 @@ class Hub:
         if known is not None and not status.newer_than(known):
             return  # a stale will of an older boot: the newer boot's status stands
         self._status[gateway] = status
-        self.watermark.set_online(gateway, status.state == "online")
+        self.watermark.set_online(gateway, status.state == "online", self.clock())
 
     def _on_config(self, topic: str, payload: bytes) -> None:
         if not payload:
@@ -219,7 +224,7 @@ class Hub:
             self._ingest_until(wm)
             self.journal.add_events(self.engine.advance(wm))
             self.advanced_to = wm
-        if self.watermark.all_final() and not self.flushed:
+        if self.watermark.all_final(self.clock()) and not self.flushed:
             self.journal.add("flush", None)
             self._ingest_until(None)
             self.journal.add_events(self.engine.flush())

@@ -169,9 +169,11 @@ class GatewayNode:
     # --- loops ---------------------------------------------------------------------------
 
     async def publisher(self) -> None:
-        """Publish held batches oldest first; resend unacknowledged ones after ``resend_s``."""
+        """Publish held batches oldest first; resend the unacknowledged ones when no ack came
+        for ``resend_s`` (a hub that is merely slow but acking is not flooded with copies)."""
         cursor = 0
         last_progress = time.monotonic()
+        acked_seen = self.acked
         topic = topics.readings(self.s.store, self.s.gateway)
         while True:
             await self.bus.connected.wait()
@@ -190,7 +192,8 @@ class GatewayNode:
                 continue
             if batch:
                 continue
-            if self.outbox.depth() == 0:
+            if self.outbox.depth() == 0 or self.acked != acked_seen:
+                acked_seen = self.acked
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > self.s.resend_s:
                 self._resend = True

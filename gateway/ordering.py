@@ -9,7 +9,10 @@ The watermark handed to ``Engine.advance`` is the minimum, over the gateways the
 of the end (``t1``) of the last batch processed in order: no reading older than that can still
 arrive from any of them, so the engine never sees a late reading and its events are those of
 ``proximity replay`` on the same readings. A gateway is not waited for once its latest status
-is offline, its stream ended (``final``), or it was never heard within the start-up grace.
+has been offline for ``offline_grace_s`` (a gateway restarted by systemd comes back within it
+and loses nothing; one that stays away no longer holds up the store), its stream ended
+(``final``), or it was never heard within the start-up grace. Readings a gateway sends after
+the watermark passed them are late: the engine counts and drops them.
 """
 
 from __future__ import annotations
@@ -92,14 +95,19 @@ class Watermark:
         gateways: Gateway ids of the store.
         grace_s: Seconds (hub clock) a never-heard gateway is waited for after start.
         started: Hub clock at start, seconds.
+        offline_grace_s: Seconds (hub clock) a gateway reported offline is still waited for.
     """
 
-    def __init__(self, gateways: list[str], grace_s: float, started: float) -> None:
+    def __init__(
+        self, gateways: list[str], grace_s: float, started: float, offline_grace_s: float = 0.0
+    ) -> None:
         self.gateways = list(gateways)
         self.grace_s = grace_s
         self.started = started
+        self.offline_grace_s = offline_grace_s
         self.t1: dict[str, float] = {}
-        self.offline: set[str] = set()
+        self.offline: dict[str, float] = {}
+        """Gateway -> hub time its latest status turned offline."""
         self.final: dict[str, str] = {}
         """Gateway -> boot id whose stream ended."""
 
@@ -115,12 +123,17 @@ class Watermark:
         elif self.final.get(batch.gateway) not in (None, batch.boot_id):
             del self.final[batch.gateway]
 
-    def set_online(self, gateway: str, online: bool) -> None:
-        """A gateway's status changed."""
+    def set_online(self, gateway: str, online: bool, now: float) -> None:
+        """A gateway's status changed at hub time ``now`` (seconds)."""
         if online:
-            self.offline.discard(gateway)
+            self.offline.pop(gateway, None)
         else:
-            self.offline.add(gateway)
+            self.offline.setdefault(gateway, now)
+
+    def gone(self, gateway: str, now: float) -> bool:
+        """Whether ``gateway`` has been offline for at least ``offline_grace_s`` at ``now``."""
+        since = self.offline.get(gateway)
+        return since is not None and now - since >= self.offline_grace_s
 
     def waited_for(self, now: float) -> list[str]:
         """Gateways whose progress bounds the watermark at hub time ``now``."""
@@ -128,7 +141,7 @@ class Watermark:
         return [
             g
             for g in self.gateways
-            if g not in self.offline and g not in self.final and (g in self.t1 or in_grace)
+            if not self.gone(g, now) and g not in self.final and (g in self.t1 or in_grace)
         ]
 
     def value(self, now: float) -> float | None:
@@ -140,7 +153,8 @@ class Watermark:
             return min(self.t1[g] for g in waited)
         return None
 
-    def all_final(self) -> bool:
-        """Every gateway that ever sent is final or offline, and at least one is final."""
+    def all_final(self, now: float) -> bool:
+        """Every gateway that ever sent is final or gone (offline past the grace) at hub time
+        ``now``, and at least one is final."""
         heard = [g for g in self.gateways if g in self.t1]
-        return bool(self.final) and all(g in self.final or g in self.offline for g in heard)
+        return bool(self.final) and all(g in self.final or self.gone(g, now) for g in heard)

@@ -112,6 +112,24 @@ class Run:
             time.sleep(0.05)
         raise AssertionError(f"{name} did not connect; see {log}")
 
+    def wait_outbox(self, name: str, batches: int, timeout: float = 30.0) -> None:
+        """Wait until gateway ``name`` has put at least ``batches`` batches in its outbox."""
+        path = self.root / f"{name}.outbox.db"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+                try:
+                    rows = db.execute("SELECT value FROM meta WHERE key LIKE 'next_seq:%'")
+                    if sum(int(v) for (v,) in rows) >= batches:
+                        return
+                except sqlite3.OperationalError:
+                    pass  # schema not created yet
+                finally:
+                    db.close()
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not fill its outbox; see logs in {self.root}")
+
     def start_all(self) -> None:
         self.start("hub")
         self.wait_connected("hub")
@@ -250,6 +268,7 @@ def test_hub_and_gateway_killed_mid_run(tmp_path: Path, world: gateway_world.Wor
         time.sleep(1.0)
         run.start("hub")
         time.sleep(3.0)
+        run.wait_outbox("gw-sales", 5)
         run.kill("gw-sales")
         from gateway.outbox import Outbox
 

@@ -154,7 +154,23 @@ def test_watermark_waits_for_slowest_and_drops_offline() -> None:
     assert w.value(6.0) == 2.0  # grace over: b not waited for
     w.processed(_batch(1, gw="b"))
     assert w.value(7.0) == 1.0
-    w.set_online("b", False)
+    w.set_online("b", False, 7.0)
     assert w.value(7.0) == 2.0
     w.processed(_batch(4, gw="a", final=True))
-    assert w.all_final()
+    assert w.all_final(7.0)
+
+
+def test_watermark_waits_for_an_offline_gateway_during_its_grace() -> None:
+    w = Watermark(["a", "b"], grace_s=0.0, started=0.0, offline_grace_s=10.0)
+    w.processed(_batch(3, gw="a"))
+    w.processed(_batch(1, gw="b"))
+    w.set_online("b", False, 5.0)
+    assert w.value(14.9) == 1.0  # b may be restarting: still waited for
+    assert not w.all_final(14.9)
+    w.set_online("b", True, 12.0)  # back in time: its outbox resumes, nothing is late
+    w.set_online("b", False, 20.0)
+    w.set_online("b", False, 25.0)  # a repeated offline status does not restart the grace
+    assert w.value(29.9) == 1.0
+    assert w.value(30.0) == 2.0  # gone: the store no longer waits for it
+    w.processed(_batch(4, gw="a", final=True))
+    assert w.all_final(30.0) and not w.all_final(29.0)
