@@ -265,7 +265,11 @@ class StoreSide:
     def stop(self) -> None:
         """Stop every process started: the gateways, then the hub, then the broker (SIGINT,
         SIGKILL after STOP_WAIT_S). Idempotent."""
-        groups = [list(self.gateways.values()), [self.hub], [self.broker]]
+        groups: list[list[subprocess.Popen[bytes] | None]] = [
+            list(self.gateways.values()),
+            [self.hub],
+            [self.broker],
+        ]
         for group in groups:
             procs = [p for p in group if p is not None]
             for proc in procs:
