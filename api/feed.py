@@ -4,14 +4,26 @@ One `Feed` per API process. Ingest and escalation run in worker threads; `publis
 thread-safe and hands each message to the subscribers of its store on the event loop.
 Behind a load balancer every process has its own feed: the ingest worker that raised an
 alert only reaches the SSE clients connected to it (see docs/api.md).
+
+Every message gets an SSE ``id`` (``<boot>-<seq>``, per store) and the last `REPLAY` messages
+of each store are kept, so a client that reconnects with ``Last-Event-ID`` (EventSource does
+this by itself) first receives what it missed. An id of another boot (the API restarted) or
+one older than the buffer replays the whole buffer; clients dedupe by alert id and status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
+
+REPLAY = 500
+"""Messages kept per store for clients reconnecting with ``Last-Event-ID``."""
+
+Item = tuple[int, dict[str, Any]]
 
 
 class Feed:
@@ -19,7 +31,10 @@ class Feed:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[Item]]] = {}
+        self._recent: dict[str, deque[Item]] = {}
+        self._seq: dict[str, int] = {}
+        self.boot = secrets.token_hex(4)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the event loop the SSE responses run in."""
@@ -40,27 +55,53 @@ class Feed:
             loop.call_soon_threadsafe(self._deliver, store_id, message)
 
     def _deliver(self, store_id: str, message: dict[str, Any]) -> None:
+        seq = self._seq.get(store_id, 0) + 1
+        self._seq[store_id] = seq
+        item = (seq, message)
+        self._recent.setdefault(store_id, deque(maxlen=REPLAY)).append(item)
         for queue in list(self._subscribers.get(store_id, ())):
             if queue.full():
                 continue
-            queue.put_nowait(message)
+            queue.put_nowait(item)
+
+    def missed(self, store_id: str, last_event_id: str | None) -> list[Item]:
+        """Buffered messages after ``last_event_id`` (all of them for another boot's id)."""
+        recent = list(self._recent.get(store_id, ()))
+        if not last_event_id:
+            return []
+        boot, _, seq = last_event_id.partition("-")
+        if boot != self.boot or not seq.isdigit():
+            return recent
+        after = int(seq)
+        return [item for item in recent if item[0] > after]
 
     def subscriber_count(self, store_id: str) -> int:
         """How many clients follow ``store_id``."""
         return len(self._subscribers.get(store_id, ()))
 
-    async def stream(self, store_id: str, keepalive_s: float = 15.0) -> AsyncIterator[str]:
-        """SSE text for one client: ``event: alert`` messages and comment keep-alives."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
+    def _frame(self, item: Item) -> str:
+        seq, message = item
+        data = json.dumps(message, sort_keys=True)
+        return f"id: {self.boot}-{seq}\nevent: alert\ndata: {data}\n\n"
+
+    async def stream(
+        self, store_id: str, keepalive_s: float = 15.0, last_event_id: str | None = None
+    ) -> AsyncIterator[str]:
+        """SSE text for one client: missed messages after ``last_event_id`` first, then
+        ``event: alert`` messages as they come, and comment keep-alives."""
+        queue: asyncio.Queue[Item] = asyncio.Queue(1000)
         self._subscribers.setdefault(store_id, set()).add(queue)
+        backlog = self.missed(store_id, last_event_id)  # same loop turn: no gap, no overlap
         try:
-            yield ": connected\n\n"
+            yield "retry: 1000\n: connected\n\n"
+            for item in backlog:
+                yield self._frame(item)
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), keepalive_s)
+                    item = await asyncio.wait_for(queue.get(), keepalive_s)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                yield f"event: alert\ndata: {json.dumps(message, sort_keys=True)}\n\n"
+                yield self._frame(item)
         finally:
             self._subscribers[store_id].discard(queue)

@@ -22,8 +22,9 @@ from .deps import AppState, Public
 from .feed import Feed
 from .models import Message
 from .publisher import MemoryPublisher, Publisher, QueuePublisher
-from .routes import alerts, analytics, coupons, customers, staff, stores
+from .routes import alerts, analytics, coupons, customers, floor, staff, stores
 from .routes import engine as engine_routes
+from .routes.pages import mount_pages
 from .security import Vault
 from .settings import Settings
 
@@ -151,8 +152,9 @@ def create_app(
     )
     app.state.prox = state
     app.state.consumer = consumer
-    for module in (stores, customers, engine_routes, staff, alerts, coupons, analytics):
+    for module in (stores, customers, engine_routes, staff, alerts, floor, coupons, analytics):
         app.include_router(module.router, responses=ERRORS)
+    mount_pages(app)
 
     @app.get("/health", tags=["health"], dependencies=[Depends(Public())])
     def health() -> dict[str, object]:

@@ -61,6 +61,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/stores/{store_id}/coupons/redeem"): {OPS, ASSOC, SERVICE},
     ("GET", "/stores/{store_id}/coupons"): {OPS},
     ("GET", "/stores/{store_id}/analytics"): {OPS},
+    ("GET", "/stores/{store_id}/layout"): {OPS, ASSOC},
+    ("PUT", "/stores/{store_id}/layout"): {OPS},
+    ("GET", "/stores/{store_id}/occupancy"): {OPS, ASSOC},
+    ("GET", "/stores/{store_id}/alerts/{alert_id}/card"): {OPS, ASSOC},
     ("GET", "/health"): {PUBLIC},
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
@@ -33,11 +33,17 @@ def list_alerts(
 
 @router.get("/stores/{store_id}/alerts/feed",
             responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
-async def alert_feed(state: StateDep, store_id: str, caller: FloorDep) -> StreamingResponse:
-    """Live alert changes as Server-Sent Events (``event: alert``, JSON data as in the list).
-    Browsers' EventSource may pass the token as ``?access_token=``."""
+async def alert_feed(
+    state: StateDep,
+    store_id: str,
+    caller: FloorDep,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Live alert changes as Server-Sent Events (``event: alert``, JSON data as in the list,
+    ``id`` per message). Browsers' EventSource may pass the token as ``?access_token=``; on
+    reconnecting it sends ``Last-Event-ID`` and receives the messages it missed first."""
     return StreamingResponse(
-        state.feed.stream(store_id),
+        state.feed.stream(store_id, last_event_id=last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
