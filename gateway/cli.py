@@ -88,13 +88,13 @@ def _source(s: Settings, resume: float | None) -> Source:
     return BleakSource(s.bleak.adapter, s.bleak.active, s.bleak.watchdog_s)
 
 
-def _build_hub(s: Settings, bus: Any) -> Any:
+def _build_hub(s: Settings, bus: Any) -> tuple[Any, Any]:
     from proximity.cli import load_model_for
     from proximity.files import load_store
 
     from .hub import Hub
     from .journal import Journal
-    from .resolver import Resolver, load_table
+    from .resolver import Resolver, TableRefresher, load_table
 
     assert s.hub.store_file is not None
     store = load_store(s.hub.store_file)
@@ -102,11 +102,19 @@ def _build_hub(s: Settings, bus: Any) -> Any:
         raise InputError(s.hub.store_file, None, "store.id",
                          f"store file is for {store.id!r}, settings say {s.store!r}")  # fmt: skip
     model = load_model_for(store, s.hub.model) if s.hub.model else None
-    table = load_table(s.hub.table_file, s.hub.table_url, s.hub.credential_env, s.hub.table_cache)
-    resolver = Resolver(table, s.hub.beacons)
-    return Hub(
+
+    def load() -> Any:
+        return load_table(s.hub.table_file, s.hub.table_url, s.hub.credential_env,
+                          s.hub.table_cache)  # fmt: skip
+
+    resolver = Resolver(load(), s.hub.beacons)
+    refresher = None
+    if s.hub.table_file or s.hub.table_url:
+        refresher = TableRefresher(resolver, load, s.hub.refresh_s)
+    hub = Hub(
         store, bus, Journal(s.hub.state), resolver, model, s.hub.grace_s, s.hub.offline_grace_s
     )
+    return hub, refresher
 
 
 async def main(s: Settings) -> int:
@@ -144,8 +152,10 @@ async def main(s: Settings) -> int:
     recorder: Recorder | None = None
 
     if s.role in ("hub", "local"):
-        hub = _build_hub(s, link)
+        hub, refresher = _build_hub(s, link)
         handlers.append((hub.subscriptions(), hub.on_message))
+        if refresher is not None:
+            loops.append(refresher.run())
 
         async def hub_ticks() -> None:
             while True:

@@ -2,17 +2,20 @@
 
 `Resolver` is pure. `load_table` is the edge: a JSON file, or an HTTP endpoint of the API with
 a service credential (bearer token), cached on disk so a hub that restarts while the API is
-unreachable still resolves with the last table it had.
+unreachable still resolves with the last table it had. `TableRefresher` reloads the table
+every ``refresh_s`` (tokens rotate every 1024 s and the API adds newly enrolled customers); a
+failed reload keeps the table in use and is counted, never fatal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from proximity.errors import InputError
@@ -94,3 +97,54 @@ def load_table(
         tmp.write_text(json.dumps(table.to_json()), encoding="utf-8")
         tmp.replace(cache)
     return table
+
+
+class TableRefresher:
+    """Reloads the resolution table of a `Resolver` every ``refresh_s`` seconds.
+
+    The load runs in a worker thread (file read or HTTP request), so the event loop keeps
+    serving the bus meanwhile. A load that fails (API down with no cache, a malformed table)
+    leaves the current table in place; it is logged and counted in ``failures``.
+
+    Args:
+        resolver: The resolver whose ``table`` is replaced.
+        load: Loads a table (``load_table`` with the hub's settings bound).
+        refresh_s: Seconds between reloads.
+        sleep: Awaitable sleep (injected for tests).
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        load: Callable[[], ResolutionTable | None],
+        refresh_s: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.resolver = resolver
+        self.load = load
+        self.refresh_s = refresh_s
+        self.sleep = sleep
+        self.reloads = 0
+        self.failures = 0
+
+    async def refresh(self) -> bool:
+        """Reload once; whether the resolver now has the freshly loaded table."""
+        try:
+            table = await asyncio.to_thread(self.load)
+        except InputError as exc:
+            self.failures += 1
+            log.warning("resolution table reload failed (%s); keeping the current one", exc)
+            return False
+        if table is None:
+            return False
+        if table != self.resolver.table:
+            log.info("resolution table reloaded: %d tokens, windows %s", len(table), table.windows)
+        self.resolver.table = table
+        self.reloads += 1
+        return True
+
+    async def run(self) -> None:
+        """Reload every ``refresh_s`` until cancelled."""
+        while True:
+            await self.sleep(self.refresh_s)
+            await self.refresh()
