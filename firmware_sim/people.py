@@ -282,6 +282,14 @@ def _staff(sc: Scenario, rng: np.random.Generator, zones: _Zones, duration: floa
     return walker.track("staff", hardware)
 
 
+def _pavement(sc: Scenario, half_width_m: float = 12.0) -> tuple[Point, ...]:
+    """The sidewalk within ``half_width_m`` of the door, as a polygon."""
+    x0 = max(sc.layout.sidewalk_x[0], sc.layout.door[0] - half_width_m)
+    x1 = min(sc.layout.sidewalk_x[1], sc.layout.door[0] + half_width_m)
+    y0, y1 = sc.layout.sidewalk_y
+    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+
+
 def surveyor(
     scenario: Scenario, rng: np.random.Generator, hardware: str = "phone"
 ) -> tuple[Track, list[tuple[str, float, float]]]:
@@ -300,6 +308,10 @@ def surveyor(
     for zone in zones:
         polygon = zone.polygon
         assert polygon is not None
+        if not zone.in_store:
+            # Outside, a surveyor walks the pavement in front of the shop, where passers-by
+            # are heard, not the far ends of a street polygon.
+            polygon = _pavement(scenario)
         walker.walk_to(random_point(rng, polygon), 1.0)
         start = walker.now
         while walker.now < start + cal.per_zone_s:
