@@ -7,29 +7,17 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from proximity.geometry import contains
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 Point = tuple[float, float]
 
 
 def inside_polygon(x: FloatArray, y: FloatArray, polygon: Sequence[Point]) -> BoolArray:
-    """Whether each point ``(x[i], y[i])`` lies inside ``polygon`` (even-odd rule).
-
-    Points exactly on the lower or left edges count as inside, on the upper or right edges as
-    outside, so adjacent rectangles tile the plane without overlap.
-    """
-    inside = np.zeros(np.shape(x), dtype=bool)
-    n = len(polygon)
-    for i in range(n):
-        x0, y0 = polygon[i]
-        x1, y1 = polygon[(i + 1) % n]
-        if y0 == y1:
-            continue
-        crosses = (y0 <= y) != (y1 <= y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < x_at)
-    return inside
+    """Whether each point ``(x[i], y[i])`` lies inside ``polygon``: the engine's own rule
+    (`proximity.geometry.contains`), so truth and engine agree on every zone edge."""
+    return contains(tuple(polygon), x, y)
 
 
 def segments_cross(

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .geometry import centroid
 from .presence import Presence
 from .readings import Event, FloatArray, IntArray
-from .store import Point, Store, Zone, polygon_area
+from .store import Point, Store, Zone
 
 EXIT_TIMEOUT_S = 30.0
 """Silence after which the baseline declares a device gone, seconds (Bermuda's default)."""
@@ -266,16 +267,3 @@ def contains(polygon: Sequence[Point], point: Point) -> bool:
             if x < x_cross:
                 inside = not inside
     return inside
-
-
-def centroid(polygon: Sequence[Point]) -> Point:
-    """Area centroid of a simple polygon, metres."""
-    area = polygon_area(tuple(polygon))
-    cx = cy = 0.0
-    n = len(polygon)
-    for i in range(n):
-        (x0, y0), (x1, y1) = polygon[i], polygon[(i + 1) % n]
-        cross = x0 * y1 - x1 * y0
-        cx += (x0 + x1) * cross
-        cy += (y0 + y1) * cross
-    return (cx / (6.0 * area), cy / (6.0 * area))

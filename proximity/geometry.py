@@ -12,7 +12,11 @@ Point = tuple[float, float]
 
 
 def contains(polygon: tuple[Point, ...], x: FloatArray, y: FloatArray) -> np.ndarray:
-    """Boolean mask of the points (x, y) inside ``polygon`` (even-odd rule)."""
+    """Boolean mask of the points (x, y) inside ``polygon`` (even-odd rule).
+
+    Points exactly on the lower or left edges count as inside, on the upper or right edges as
+    outside, so adjacent rectangles tile the plane without overlap.
+    """
     inside = np.zeros(np.shape(x), dtype=bool)
     n = len(polygon)
     for i in range(n):
