@@ -112,8 +112,9 @@ def _build_hub(s: Settings, bus: Any) -> tuple[Any, Any]:
     if s.hub.table_file or s.hub.table_url:
         refresher = TableRefresher(resolver, load, s.hub.refresh_s)
     hub = Hub(
-        store, bus, Journal(s.hub.state), resolver, model, s.hub.grace_s, s.hub.offline_grace_s
-    )
+        store, bus, Journal(s.hub.state), resolver, model, s.hub.grace_s, s.hub.offline_grace_s,
+        compact_every=s.hub.compact_every,
+    )  # fmt: skip
     return hub, refresher
 
 

@@ -43,6 +43,7 @@ class HubSettings:
     state: str = "hub.db"
     grace_s: float = 10.0
     offline_grace_s: float = 20.0
+    compact_every: int = 5000
     table_file: str | None = None
     table_url: str | None = None
     credential_env: str = "PROXIMITY_SERVICE_TOKEN"
@@ -266,7 +267,16 @@ def _hub_part(doc: yamldoc.Doc, top: dict[str, object], path_of: object) -> HubS
         raise doc.error((), "roles hub and local need a 'hub' section with 'store_file'")
     h = doc.mapping(
         ("hub",),
-        ("store_file", "model", "state", "grace_s", "offline_grace_s", "resolution", "beacons"),
+        (
+            "store_file",
+            "model",
+            "state",
+            "grace_s",
+            "offline_grace_s",
+            "compact_every",
+            "resolution",
+            "beacons",
+        ),
         required=("store_file",),
     )
     hub = HubSettings(store_file=path_of(("hub", "store_file")))
@@ -276,6 +286,8 @@ def _hub_part(doc: yamldoc.Doc, top: dict[str, object], path_of: object) -> HubS
                   + ".hub.db")  # fmt: skip
     if "grace_s" in h:
         hub = replace(hub, grace_s=doc.number(("hub", "grace_s"), minimum=0))
+    if "compact_every" in h:
+        hub = replace(hub, compact_every=doc.integer(("hub", "compact_every"), minimum=10))
     if "offline_grace_s" in h:
         hub = replace(hub, offline_grace_s=doc.number(("hub", "offline_grace_s"), minimum=0))
     if "resolution" in h:

@@ -5,11 +5,19 @@ journal + engine -> advance to the watermark -> queue events -> publish them (Qo
 the batch's stream. Acks follow publishing, so a gateway forgets a batch only once its events
 are out. Malformed messages on any topic are counted and set aside in the journal's dead
 letter table; the hub never crashes on a payload.
+
+Every ``compact_every`` journal entries the hub snapshots its state (stream positions,
+watermark, held rows as JSON; the engine pickled) and the journal drops the log before it
+(see `gateway.journal`). The pickle is the hub's own state file, read only by the hub; a
+snapshot an upgraded engine cannot load is reported and the engine starts fresh from the
+snapshot's watermark (devices then inside get a new visit), never a crash.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +34,7 @@ from .ordering import Streams, Watermark
 from .resolver import Resolver
 
 log = logging.getLogger("proximity.hub")
+SNAPSHOT_FORMAT = 1
 
 
 def _store_from_dump(data: dict[str, Any]) -> Store:
@@ -47,6 +56,8 @@ class Hub:
         offline_grace_s: Seconds a gateway reported offline is still waited for (a quick
             restart loses nothing; see `ordering.Watermark`).
         clock: Monotonic clock (seconds) for the grace period.
+        compact_every: Journal entries between snapshots (bounds the journal and the replay
+            at start-up).
     """
 
     def __init__(
@@ -59,12 +70,14 @@ class Hub:
         grace_s: float = 10.0,
         offline_grace_s: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
+        compact_every: int = 5000,
     ) -> None:
         self.bus = bus
         self.journal = journal
         self.resolver = resolver
         self.model = model
         self.clock = clock
+        self.compact_every = compact_every
         self.streams = Streams()
         self.dead = 0
         self.flushed = False
@@ -84,7 +97,10 @@ class Hub:
     # --- start-up ------------------------------------------------------------------------
 
     def _replay(self) -> None:
-        first = True
+        snapshot = self.journal.snapshot()
+        if snapshot is not None:
+            self._restore(*snapshot)
+        first = snapshot is None
         for kind, body in self.journal.entries():
             if kind == "config":
                 store = _store_from_dump(body)
@@ -105,6 +121,57 @@ class Hub:
                 self.journal.add_events(self.engine.flush())
                 self.flushed = True
             first = False
+
+    def _state(self) -> dict[str, Any]:
+        """Bookkeeping a snapshot needs besides the engine (JSON)."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "store": dump_store(self.store),
+            "streams": self.streams.positions(),
+            "t1": self.watermark.t1,
+            "final": self.watermark.final,
+            "advanced_to": self.advanced_to,
+            "flushed": self.flushed,
+            "held": [[t, g, d, r, None if math.isnan(x) else x] for t, g, d, r, x in self._held],
+        }
+
+    def _restore(self, state: dict[str, Any], engine: bytes) -> None:
+        store = _store_from_dump(state["store"])
+        self.store = store
+        self.watermark.set_gateways([g.id for g in store.gateways])
+        for gateway, boot_id, next_seq in state["streams"]:
+            self.streams.restore(gateway, boot_id, int(next_seq))
+        self.watermark.t1.update({g: float(t) for g, t in state["t1"].items()})
+        self.watermark.final.update(state["final"])
+        self.advanced_to = state["advanced_to"]
+        self.flushed = bool(state["flushed"])
+        self._held = [
+            (float(t), g, d, float(r), math.nan if x is None else float(x))
+            for t, g, d, r, x in state["held"]
+        ]
+        try:
+            loaded = pickle.loads(engine)  # the hub's own state file, written by compact()
+            if not isinstance(loaded, Engine):
+                raise TypeError(f"not an engine: {type(loaded).__name__}")
+            self.engine = loaded
+        except Exception as exc:
+            log.error(
+                "engine snapshot unusable (%s); the engine starts fresh at watermark %s",
+                exc,
+                self.advanced_to,
+            )
+            self.engine = Engine(store, self.model)
+            if self.advanced_to is not None:
+                self.engine.advance(self.advanced_to)
+
+    def compact(self) -> None:
+        """Snapshot the hub and drop the journal's log (call between steps)."""
+        self.journal.compact(self._state(), pickle.dumps(self.engine, pickle.HIGHEST_PROTOCOL))
+        log.info("journal compacted (%d snapshots so far)", self.journal.compactions)
+
+    def _maybe_compact(self) -> None:
+        if self.journal.entry_count >= self.compact_every:
+            self.compact()
 
     def _feed(self, entry: BatchEntry) -> None:
         batch = codec.ReadingsBatch(
@@ -215,6 +282,7 @@ class Hub:
             self.journal.commit()
         if offer.duplicate:
             self._unacked.add((batch.gateway, batch.boot_id))
+        self._maybe_compact()
         await self._publish_pending()
 
     def _advance(self) -> None:
@@ -237,6 +305,7 @@ class Hub:
             self._advance()
         finally:
             self.journal.commit()
+        self._maybe_compact()
         await self._publish_pending()
 
     async def _publish_pending(self) -> None:

@@ -1,14 +1,18 @@
 """The hub's durable state (SQLite, WAL): what was processed, and the events to publish.
 
 ``entry`` is an append-only log of what the hub fed its engine (store configs, batches with
-their resolved readings, watermarks, end of stream). Replaying it through a fresh engine at
+their resolved readings, watermarks, end of stream). Replaying it through the engine at
 start-up rebuilds the engine exactly (it is deterministic), so a restarted hub neither loses
-nor repeats anything. ``outbound`` holds every event by ``event_id`` (the primary key dedupes
+nor repeats anything. ``outbound`` holds events by ``event_id`` (the primary key dedupes
 events recomputed by a replay) with a published flag: events are published in order, and a
 batch is acknowledged to its gateway only once the events it produced are published.
 
-The log grows with the day's readings; prune it with `Journal.reset` at a quiet moment (store
-closed) until the engine offers a snapshot of its state.
+Bound: `Journal.compact` replaces the whole log by one ``snapshot`` (the hub's bookkeeping as
+JSON plus the engine's state) and deletes the events already published (a replay from the
+snapshot never recomputes them). The hub compacts every ``compact_every`` entries, so the file
+holds at most one snapshot (about 4 KB per tracked device), ``compact_every`` entries, the
+events not yet published plus those published since, and ``DEAD_LETTERS_KEPT`` dead letters.
+SQLite reuses the freed pages, so the file stops growing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ CREATE TABLE IF NOT EXISTS outbound (
     event_id TEXT NOT NULL UNIQUE,
     payload BLOB NOT NULL,
     published INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, engine BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, reason TEXT NOT NULL,
@@ -69,7 +76,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._in_txn = False
+        self.entry_count = int(self._db.execute("SELECT COUNT(*) FROM entry").fetchone()[0])
+        """Entries since the last snapshot."""
+        self.compactions = 0
 
     def close(self) -> None:
         """Close the file."""
@@ -98,6 +107,7 @@ class Journal:
             "INSERT INTO entry (kind, body) VALUES (?, ?)",
             (kind, json.dumps(body, allow_nan=False)),
         )
+        self.entry_count += 1
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in order."""
@@ -111,8 +121,46 @@ class Journal:
             yield str(kind), data
 
     def is_empty(self) -> bool:
-        """Whether no entry was ever written."""
-        return self._db.execute("SELECT 1 FROM entry LIMIT 1").fetchone() is None
+        """Whether nothing was ever written (no entry, no snapshot)."""
+        entry = self._db.execute("SELECT 1 FROM entry LIMIT 1").fetchone()
+        return entry is None and self.snapshot() is None
+
+    def snapshot(self) -> tuple[dict[str, Any], bytes] | None:
+        """The latest snapshot: (hub bookkeeping, engine state), or None."""
+        row = self._db.execute("SELECT state, engine FROM snapshot WHERE id = 1").fetchone()
+        return None if row is None else (json.loads(row[0]), bytes(row[1]))
+
+    def compact(self, state: dict[str, Any], engine: bytes) -> None:
+        """Replace the log by a snapshot of everything it led to, and forget published events.
+
+        Must be called outside `begin`/`commit` (it is its own transaction), at a point where
+        ``state`` and ``engine`` reflect every entry written so far.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshot (id, state, engine) VALUES (1, ?, ?)",
+                (json.dumps(state, allow_nan=False), engine),
+            )
+            self._db.execute("DELETE FROM entry")
+            self._db.execute("DELETE FROM outbound WHERE published = 1")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self.entry_count = 0
+        self.compactions += 1
+
+    def sizes(self) -> dict[str, int]:
+        """Row counts (entries, events, dead letters) and the snapshot's size in bytes."""
+        one = self._db.execute
+        snap = one("SELECT LENGTH(state) + LENGTH(engine) FROM snapshot").fetchone()
+        return {
+            "entries": int(one("SELECT COUNT(*) FROM entry").fetchone()[0]),
+            "events": int(one("SELECT COUNT(*) FROM outbound").fetchone()[0]),
+            "dead_letters": int(one("SELECT COUNT(*) FROM dead_letter").fetchone()[0]),
+            "snapshot_bytes": 0 if snap is None else int(snap[0]),
+        }
 
     def add_events(self, events: list[Event]) -> int:
         """Queue events for publishing; already known ones (by event_id) are ignored."""
@@ -159,6 +207,8 @@ class Journal:
         return [(str(t), str(r)) for t, r in rows]
 
     def reset(self) -> None:
-        """Forget the log and published events (store closed; next day starts afresh)."""
+        """Forget the log, the snapshot and published events (the next start is afresh)."""
         self._db.execute("DELETE FROM entry")
+        self._db.execute("DELETE FROM snapshot")
         self._db.execute("DELETE FROM outbound WHERE published = 1")
+        self.entry_count = 0

@@ -57,6 +57,15 @@ class Streams:
             return None
         return stream.next_seq - 1
 
+    def positions(self) -> list[tuple[str, str, int]]:
+        """(gateway, boot id, next seq) of every stream (for a snapshot)."""
+        return [(g, b, s.next_seq) for (g, b), s in sorted(self._streams.items())]
+
+    def restore(self, gateway: str, boot_id: str, next_seq: int) -> None:
+        """Set a stream's position (from a snapshot)."""
+        stream = self._streams.setdefault((gateway, boot_id), _Stream(next_seq))
+        stream.next_seq = max(stream.next_seq, next_seq)
+
     def mark(self, batch: ReadingsBatch) -> None:
         """Record ``batch`` as processed without offering it (journal replay at start-up)."""
         stream = self._streams.setdefault((batch.gateway, batch.boot_id), _Stream(batch.seq))
