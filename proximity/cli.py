@@ -63,7 +63,7 @@ LIVE_COMMANDS: tuple[LiveCommand, ...] = (
         "gateway", "gateway.cli", "run a store gateway or hub (scan, batch, MQTT)", "gateway"
     ),
     LiveCommand("api", "api.cli", "serve the API: events, alerts, coupons, ops console"),
-    LiveCommand("demo", "gateway.demo", "run a simulated store live, end to end"),
+    LiveCommand("demo", "api.demo", "run the whole product live: simulated store, API, pages"),
 )
 
 

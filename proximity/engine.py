@@ -18,7 +18,7 @@ The engine is pure: it reads no clock; time is the readings' ``ts``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,12 +184,10 @@ class Engine:
         n = len(ts)
         if n == 0:
             return
-        gw_index = self._gw_index
-        intern = self.devices.intern
         batch = ReadingBatch(
             ts=np.asarray(ts, dtype=np.float64),
-            gateway=np.fromiter((gw_index[g] for g in gateways), np.int64, n),
-            device=np.fromiter((intern(d) for d in devices), np.int64, n),
+            gateway=_codes(gateways, self._gw_index.__getitem__),
+            device=_codes(devices, self.devices.intern),
             rssi=np.asarray(rssi, dtype=np.float64),
             tx_power=(
                 np.full(n, np.nan) if tx_power is None else np.asarray(tx_power, dtype=np.float64)
@@ -472,6 +470,14 @@ class Engine:
                         self._zone_ids[d] if d >= 0 else None,
                     )
                 )
+
+
+def _codes(ids: Sequence[str], code: Callable[[str], int]) -> IntArray:
+    """Integer codes of string ids, looking each distinct id up once."""
+    uniq, inverse = np.unique(np.asarray(ids, dtype=object), return_inverse=True)
+    table = np.fromiter((code(str(x)) for x in uniq), np.int64, len(uniq))
+    out: IntArray = table[inverse.reshape(-1)]
+    return out
 
 
 def _generator(adj: np.ndarray, kinds: list[str], cfg: EngineConfig) -> FloatArray:

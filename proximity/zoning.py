@@ -15,7 +15,7 @@ prediction should then lie below the sensitivity floor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -61,6 +61,9 @@ class PointModel:
     log_heard: FloatArray | None
     log_missed: FloatArray | None
     adjacency: np.ndarray
+    _tables: dict[tuple[int, float, float], FloatArray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
         """Zone log-likelihoods only (see `fit`)."""
@@ -140,6 +143,7 @@ class PointModel:
         Only the ``refine_points`` best points of every zone are re-scored, so the cost stays
         a few hundred numbers per device.
         """
+        n = ll.shape[0]
         m = cfg.refine_points
         starts = np.flatnonzero(np.r_[True, np.diff(self.point_zone) != 0])
         stops = np.r_[starts[1:], self.point_zone.size]
@@ -147,37 +151,34 @@ class PointModel:
         widths: list[int] = []
         for a, z in zip(starts.tolist(), stops.tolist(), strict=True):
             if z - a <= m:
-                picks.append(np.broadcast_to(np.arange(a, z), (ll.shape[0], z - a)))
-                widths.append(z - a)
+                picks.append(np.broadcast_to(np.arange(a, z), (n, z - a)))
             else:
-                part = np.argpartition(-ll[:, a:z], m - 1, axis=1)[:, :m] + a
-                picks.append(part)
-                widths.append(m)
-        cand = np.concatenate(picks, axis=1)  # (n, C)
-        rows = np.arange(ll.shape[0])[:, None]
-        mu = self.mu[cand]  # (n, C, G)
-        w = self.inv_var[cand]
+                picks.append(np.argpartition(-ll[:, a:z], m - 1, axis=1)[:, :m] + a)
+            widths.append(min(m, z - a))
+        cand = np.concatenate(picks, axis=1)  # (n, C): each zone's best points, zone by zone
+        rows = np.arange(n)[:, None]
+        w = self.inv_var[cand]  # (n, C, G)
         hw = h[:, None, :] * w
-        resid0 = rel[:, None, :] - mu
+        resid0 = rel[:, None, :] - self.mu[cand]
         loss = cfg.body_loss_db
-        log_clear = np.log1p(-cfg.body_prob)
-        log_block = np.log(cfg.body_prob)
+        log_odds = np.log(cfg.body_prob) - np.log1p(-cfg.body_prob)
         b = b0[rows, cand]
         den = hw.sum(axis=2) + prior_w
         for _ in range(2):
             r = resid0 - b[:, :, None]
-            a0 = log_clear - 0.5 * w * r * r
-            a1 = log_block - 0.5 * w * (r + loss) ** 2
-            blocked = 1.0 / (1.0 + np.exp(np.clip(a0 - a1, -50.0, 50.0)))
+            # log odds of "blocked" against "clear" for each link
+            d = log_odds - w * loss * (r + 0.5 * loss)
+            blocked = 1.0 / (1.0 + np.exp(np.clip(-d, -50.0, 50.0)))
             b = (hw * (resid0 + loss * blocked)).sum(axis=2) / den
         r = resid0 - b[:, :, None]
-        mix = np.logaddexp(log_clear - 0.5 * w * r * r, log_block - 0.5 * w * (r + loss) ** 2)
+        d = log_odds - w * loss * (r + 0.5 * loss)
+        mix = -0.5 * w * r * r + np.logaddexp(0.0, d) + np.log1p(-cfg.body_prob)
         score = (h[:, None, :] * mix).sum(axis=2) - 0.5 * prior_w * b * b + extra[rows, cand]
+        zone_ll = np.full((n, len(self.zone_ids)), -np.inf)
         bounds = np.r_[0, np.cumsum(widths)[:-1]]
-        zone_ll = np.full((ll.shape[0], len(self.zone_ids)), -np.inf)
         zone_ll[:, self.point_zone[starts]] = np.maximum.reduceat(score, bounds, axis=1)
         top = score.argmax(axis=1)
-        flat = np.arange(ll.shape[0])
+        flat = np.arange(n)
         return Fit(zone_ll, cand[flat, top], b[flat, top])
 
     def _censored(self, missed: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
@@ -186,13 +187,25 @@ class PointModel:
         A silent gateway says the expected RSSI is below the floor (a logistic stand-in for the
         normal CDF). Devices share a table per 1 dB of 1 m power, so this too is a product.
         """
-        out = np.empty((missed.shape[0], self.mu.shape[0]))
+        out = np.zeros((missed.shape[0], self.mu.shape[0]))
+        some = missed.any(axis=1)
+        if not some.any():
+            return out
         key = np.round(p1m).astype(np.int64)
-        for value in np.unique(key).tolist():
-            rows = key == value
-            z = (cfg.floor_dbm - value - self.mu) * (1.7 / cfg.sigma_db)
-            out[rows] = missed[rows] @ (-np.logaddexp(0.0, -z)).T
+        for value in np.unique(key[some]).tolist():
+            rows = some & (key == value)
+            out[rows] = missed[rows] @ self._miss_table(value, cfg).T
         return out
+
+    def _miss_table(self, p1m: int, cfg: EngineConfig) -> FloatArray:
+        """log P(not heard) per (point, gateway) for a device of 1 m power ``p1m`` (cached)."""
+        key = (p1m, cfg.floor_dbm, cfg.sigma_db)
+        table = self._tables.get(key)
+        if table is None:
+            z = (cfg.floor_dbm - p1m - self.mu) * (1.7 / cfg.sigma_db)
+            table = -np.logaddexp(0.0, -z)
+            self._tables[key] = table
+        return table
 
     def _per_zone(self, ll: FloatArray) -> FloatArray:
         """A zone scores as its best point (profile likelihood over the position).
