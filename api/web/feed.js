@@ -66,10 +66,8 @@ function cardView(alert) {
   const purchases = card ? card.recent_purchases : alert.recent_purchases;
   const mine = alert.claimed_by !== null && alert.claimed_by === me;
   const where = card
-    ? card.in_store
-      ? card.zone_now ? [el("b", {}, label(card.zone_now)), card.zone_since !== null ? el("span", { class: "muted" }, "") : null] : [el("b", {}, "in the store")]
-      : [el("b", {}, "has left the store")]
-    : [el("b", {}, label(alert.zone || "entrance"))];
+    ? el("b", { class: "zone-now" }, card.in_store ? (card.zone_now ? label(card.zone_now) : "in the store") : "has left the store")
+    : el("b", { class: "zone-now" }, label(alert.zone || "entrance"));
   const actions = [];
   if (alert.status === "offered") {
     actions.push(el("button", { class: "claim", onclick: () => act(alert, "claim") }, "Claim"));
@@ -86,7 +84,7 @@ function cardView(alert) {
         el("div", { class: "name" }, alert.customer_name, " ", el("span", { class: "tier " + tier }, alert.tier || "standard")),
         el("div", { class: "muted", style: "font-size:.82rem" }, "alert " + ago((Date.now() - seen) / 1000) + " ago"))),
     alert.message ? el("div", { class: "msg" }, alert.message) : null,
-    el("div", { class: "where" }, "📍 Now: ", ...where),
+    el("div", { class: "where" }, el("span", { class: "pin", "aria-hidden": "true" }), "Now in ", where),
     (card ? card.pickup_orders.length : alert.pickup_waiting)
       ? el("div", { class: "pickup" }, "Pickup order waiting" + (card ? ": " + card.pickup_orders.join(", ") : "")) : null,
     prefs.length ? el("div", { class: "row" }, el("span", { class: "k" }, "Prefers"),

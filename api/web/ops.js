@@ -57,12 +57,13 @@ function drawFloor(svg, doc, opts) {
   });
   doc.zones.forEach((z, i) => {
     if (!z.polygon) return;
-    const inner = z.kind === "outside" ? [(f.x1 + f.x0) / 2, f.y0 + 0.9] : centroid(z.polygon);
+    const top = Math.max(...z.polygon.map((p) => p[1]));
+    const inner = z.kind === "outside" ? [(f.x1 + f.x0) / 2, f.y0 + 0.9] : [centroid(z.polygon)[0], top - 0.9];
     const [cx, cy] = tx(f, inner);
-    grid.append(s("text", { x: cx, y: cy - (opts.editing || z.kind === "outside" ? -0.2 : 0.55), class: "zlabel" }, label(z.id) + (z.kind === "private" ? " (private)" : "")));
+    grid.append(s("text", { x: cx, y: cy, class: "zlabel" }, label(z.id) + (z.kind === "private" ? " (private)" : "")));
     if (!opts.editing && z.kind !== "outside" && z.kind !== "private") {
       const n = occupancy.zones[z.id] || 0;
-      grid.append(s("text", { x: cx, y: cy + 0.75, class: "zcount" + (n ? "" : " zero"), "data-count": z.id }, n));
+      grid.append(s("text", { x: cx, y: cy + 1.15, class: "zcount" + (n ? "" : " zero"), "data-count": z.id }, n));
     }
     if (opts.editing && i === selected) {
       z.polygon.forEach((p, k) => {
@@ -295,9 +296,10 @@ function show(tab) {
   if (tab === "zones" && layout) editZones();
   if (tab === "rules") pickRule(ruleSel);
   if (tab === "analytics") loadAnalytics().catch((e) => toast("Analytics: " + e.message));
-  history.replaceState(null, "", location.pathname + location.search + "#" + tab);
+  if (location.hash !== "#" + tab) history.replaceState(null, "", location.pathname + location.search + "#" + tab);
 }
 for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => show(b.dataset.tab));
+window.addEventListener("hashchange", () => show((location.hash || "#map").slice(1)));
 
 async function start() {
   try {
