@@ -293,7 +293,8 @@ class Engine:
             rms = np.sqrt(
                 np.where(both, change * change, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
             )
-            boost = np.minimum((rms / cfg.fresh_evidence_db) ** 2, cfg.fresh_evidence_max - 1)
+            rate = rms / np.maximum(dt, cfg.tick_s)  # dB per second, whatever the step
+            boost = np.minimum((rate / cfg.fresh_evidence_db) ** 2, cfg.fresh_evidence_max - 1)
             w = w * (1.0 + np.where(both.any(axis=1), boost, 0.0))
         s.step_est[u] = est
         logp = np.log(prior) + w[:, None] * (ll - ll.max(axis=1, keepdims=True))

@@ -97,9 +97,11 @@ class EngineConfig:
     phones and 100 ms fobs gather evidence at the same rate."""
 
     fresh_evidence_db: float = 1.5
-    """Readings that moved by this much (RMS over gateways, dB) since the device's last step
-    count double: a device on the move sees new shadowing, while one standing still repeats
-    the same errors. 0 turns it off."""
+    """Readings changing at this rate (RMS over gateways, dB per second) count double, and
+    faster change up to ``fresh_evidence_max`` times: a device on the move sees new shadowing,
+    while one standing still repeats the same errors. Walking changes a link by about 2 dB/s.
+    On the default scenario, 1.5 raised entry recall (5 s window) from 42 % to 63 % at equal
+    zone accuracy. 0 turns it off."""
 
     fresh_evidence_max: float = 4.0
     """Most that fresh readings may multiply the evidence of a step."""
