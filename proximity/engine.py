@@ -186,8 +186,8 @@ class Engine:
             return
         batch = ReadingBatch(
             ts=np.asarray(ts, dtype=np.float64),
-            gateway=_codes(gateways, self._gw_index.__getitem__),
-            device=_codes(devices, self.devices.intern),
+            gateway=_codes(gateways, self._gw_index, None),
+            device=_codes(devices, self.devices.index, self.devices.intern),
             rssi=np.asarray(rssi, dtype=np.float64),
             tx_power=(
                 np.full(n, np.nan) if tx_power is None else np.asarray(tx_power, dtype=np.float64)
@@ -473,12 +473,22 @@ class Engine:
                 )
 
 
-def _codes(ids: Sequence[str], code: Callable[[str], int]) -> IntArray:
-    """Integer codes of string ids, looking each distinct id up once."""
-    uniq, inverse = np.unique(np.asarray(ids, dtype=object), return_inverse=True)
-    table = np.fromiter((code(str(x)) for x in uniq), np.int64, len(uniq))
-    out: IntArray = table[inverse.reshape(-1)]
-    return out
+def _codes(
+    ids: Sequence[str], index: dict[str, int], add: Callable[[str], int] | None
+) -> IntArray:
+    """Integer codes of string ids (``add`` registers new ones; without it they raise KeyError).
+
+    The common case, every id known, is one C-level pass over the ids.
+    """
+    try:
+        return np.fromiter(map(index.__getitem__, ids), np.int64, len(ids))
+    except KeyError:
+        if add is None:
+            raise
+        for ident in dict.fromkeys(ids):
+            if ident not in index:
+                add(ident)
+        return np.fromiter(map(index.__getitem__, ids), np.int64, len(ids))
 
 
 def _generator(adj: np.ndarray, kinds: list[str], cfg: EngineConfig) -> FloatArray:
