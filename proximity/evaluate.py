@@ -18,7 +18,11 @@ Vocabulary used throughout (all times in seconds, in the readings' clock):
   since private zones emit nothing); otherwise it is `NOWHERE`. Before a device's first event
   it is `NOWHERE`. ``zone_dwell`` does not change the label.
 * **true entry**: the start of an in-store interval that follows a not-in-store interval (or
-  starts the device's truth). **true exit**: the start of a not-in-store interval that follows
+  starts the device's truth). A device already in the store when the recording begins (its
+  truth starts at the first moment of the whole truth) did not enter while we watched: that
+  start is no true entry, and the engine's store_entry for it (before the device's first true
+  exit) is not counted against precision either; it is the engine finding who was there.
+  **true exit**: the start of a not-in-store interval that follows
   an in-store one (a device whose truth ends in the store never exits).
 * **true zone change into z**: the start of an interval in a public (not private) in-store
   zone ``z``; entries count (the entrance is entered too).
@@ -125,7 +129,8 @@ class Metrics:
     true_entries: int
     """Number of true entries."""
     entry_events: int
-    """Number of store_entry events (devices absent from the truth included)."""
+    """Number of store_entry events (devices absent from the truth included), less the first
+    one of each device that was in the store when the recording began."""
     entries_matched: int
     """True entries paired with a store_entry of the same device within ``match_s``."""
     entry_recall: float | None
@@ -241,6 +246,8 @@ def score(
     zone_lat: dict[str, list[float]] = defaultdict(list)
     dwell_err: list[float] = []
     public = {z.id for z in store.zones if z.in_store and not z.private}
+    begin = min((info.truth[0][0] for info in devices.values() if info.truth), default=0.0)
+    censored_entries = 0
 
     for device, info in devices.items():
         evs = by_device.get(device, [])
@@ -258,6 +265,12 @@ def score(
         entries = [s for i, s in enumerate(info.truth) if _is_entry(info.truth, i, zones)]
         exits = [s for i, s in enumerate(info.truth) if _is_exit(info.truth, i, zones)]
         entry_ts = [e.ts for e in evs if e.type == "store_entry"]
+        if entries and entries[0][0] <= begin:  # inside before the recording began
+            entries = entries[1:]
+            first_exit = exits[0][0] if exits else math.inf
+            found = [t for t in entry_ts if t < first_exit]
+            censored_entries += len(found[:1])
+            entry_ts = [t for t in entry_ts if t >= first_exit] + found[1:]
         pairs = _match([s[0] for s in entries], entry_ts, match_s)
         true_entries += len(entries)
         entries_matched += len(pairs)
@@ -274,7 +287,7 @@ def score(
         for i, j in pairs:
             exit_lat[info.hardware].append(exit_ts[j] - exits[i][0])
         for seg in exits:
-            since = max(s[0] for s in entries if s[0] < seg[0])
+            since = max((s[0] for s in entries if s[0] < seg[0]), default=-math.inf)
             until = min((s[0] for s in entries if s[0] > seg[0]), default=math.inf)
             exits_any += any(since < t < until for t in exit_ts)
         # --- zone changes ---
@@ -309,7 +322,9 @@ def score(
             extra = sum(e.type == "zone_enter" and e.zone in public for e in evs)
             zone_enters += extra
             spurious += extra
-    entry_events = sum(e.type == "store_entry" for evs in by_device.values() for e in evs)
+    entry_events = (
+        sum(e.type == "store_entry" for evs in by_device.values() for e in evs) - censored_entries
+    )
 
     in_hours = total["in"] / 3600.0
     return Metrics(

@@ -219,10 +219,16 @@ def test_latency_split_by_hardware(store: Store) -> None:
 
 
 def test_device_starting_in_the_store_enters_at_its_start(store: Store) -> None:
+    # "s" was inside when the recording began: found, not entered; "p" appears inside later
     truth = truth_of("s", [(0.0, "sales")], role="staff", hw="badge")
-    m = score(store, truth, events_of(store, "s", [(1.5, "sales")]))
+    truth += truth_of("p", [(100.0, "sales")], role="shopper", hw="badge")
+    events = events_of(store, "s", [(1.5, "sales")]) + events_of(store, "p", [(101.5, "sales")])
+    m = score(store, truth, events)
     assert m.true_entries == 1
+    assert m.entry_events == 1
+    assert m.entry_precision == 1.0
     assert m.entry_latency["badge"].p50 == pytest.approx(1.5)
+    assert m.entry_latency["badge"].n == 1
     assert m.true_exits == 0
 
 
