@@ -4,7 +4,7 @@ const params = new URLSearchParams(location.search);
 if (params.get("token")) {
   sessionStorage.setItem("prox-token", params.get("token"));
   params.delete("token");
-  history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
+  history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : "") + location.hash);
 }
 
 export const token = sessionStorage.getItem("prox-token") || "";
