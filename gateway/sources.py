@@ -111,15 +111,19 @@ class PacedSource:
         self._mono = monotonic
         self._origin: tuple[float, float] | None = None
         self._last = 0.0 if resume_after is None else resume_after
+        self._next: float | None = None
         self.restarts = 0
         self.done = False
 
     def now(self) -> float:
-        """The data clock: paced from the first advert (or the last one delivered)."""
+        """The data clock: paced from the first advert (or the last one delivered), and never
+        past the advert waiting to be delivered (a late wake-up must not close its window
+        before it is in: the batcher would have to move it)."""
         if self._origin is None or self.speed <= 0:
             return self._last
         t_data, t_wall = self._origin
-        return max(self._last, t_data + (self._mono() - t_wall) * self.speed)
+        paced = max(self._last, t_data + (self._mono() - t_wall) * self.speed)
+        return paced if self._next is None else min(paced, self._next)
 
     async def run(self, on_advert: OnAdvert) -> None:
         """Deliver every advert at its paced time."""
@@ -128,6 +132,7 @@ class PacedSource:
                 continue
             if self._origin is None:
                 self._origin = (advert.ts, self._mono())
+            self._next = advert.ts
             if self.speed > 0:
                 t_data, t_wall = self._origin
                 delay = t_wall + (advert.ts - t_data) / self.speed - self._mono()
@@ -136,6 +141,7 @@ class PacedSource:
             else:
                 await asyncio.sleep(0)
             self._last = max(self._last, advert.ts)
+            self._next = None
             on_advert(advert.ts, advert.manufacturer_data, advert.service_data, advert.rssi)
         self.done = True
 

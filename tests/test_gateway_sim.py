@@ -241,3 +241,25 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_paced_clock_never_passes_the_advert_waiting_to_be_delivered() -> None:
+    import asyncio
+
+    from gateway.sources import Advert, PacedSource
+
+    wall = [0.0]
+    items = [Advert(10.0, {}, {}, -60), Advert(21.499, {}, {}, -61), Advert(22.0, {}, {}, -62)]
+    source = PacedSource(items, speed=1000.0, monotonic=lambda: wall[0])
+    seen: list[tuple[float, float]] = []
+
+    async def go() -> None:
+        task = asyncio.create_task(source.run(lambda ts, m, s, r: seen.append((ts, r))))
+        await asyncio.sleep(0)  # the first advert is delivered, the second one awaited
+        wall[0] = 5.0  # the loop woke up late: the paced clock says 5010 s
+        assert source.now() == 21.499  # ... but the window holding 21.499 must stay open
+        await task
+
+    asyncio.run(go())
+    assert seen == [(10.0, -60), (21.499, -61), (22.0, -62)]
+    assert source.now() == 10.0 + 5.0 * 1000.0  # nothing pending: the paced clock
