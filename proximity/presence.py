@@ -250,6 +250,9 @@ class Presence:
         due, device, zone, since = item
         if state is None or state.zone != zone or state.dwell_due != due:
             return []  # the stay this deadline belonged to is over
+        current = self._zones.get(zone)
+        if current is None or current.private:
+            return []  # the zone was removed or made private since the stay began
         state.dwell_due = None
         sid = self.store.id
         return [

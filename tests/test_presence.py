@@ -123,3 +123,14 @@ def test_a_short_stay_in_another_zone_is_dropped_and_a_long_one_published() -> N
         ("zone_exit", "entrance", 50.0),
         ("zone_enter", "back", 50.0),
     ]
+
+
+def test_a_zone_made_private_during_a_stay_produces_no_dwell() -> None:
+    store = immediate()
+    p = Presence(store)
+    p.update("d", "entrance", 0.0)
+    zones = tuple(
+        dataclasses.replace(z, kind="private") if z.id == "entrance" else z for z in store.zones
+    )
+    p.set_store(dataclasses.replace(store, zones=zones))
+    assert p.tick(100.0) == []
