@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the real parts the test suite talks to are here: the mosquitto binary (tests start
-# their own brokers) and a PostgreSQL server on 127.0.0.1:5432. Installs or starts what it can,
+# their own brokers), Debian's chromium (browser tests) and a PostgreSQL server on
+# 127.0.0.1:5432. Installs or starts what it can,
 # and says plainly what it could not. Under CI=true a missing service fails the run.
 set -u
 missing=()
@@ -15,6 +16,15 @@ if ! have mosquitto && [ ! -x /usr/sbin/mosquitto ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null 2>&1
   fi
   have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=("mosquitto (install the 'mosquitto' package)")
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: chromium not found (browser tests drive Debian's chromium); installing it ..."
+  if have apt-get; then
+    as_root apt-get update -qq >/dev/null 2>&1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1
+  fi
+  [ -x /usr/bin/chromium ] || missing+=("chromium at /usr/bin/chromium (install Debian's 'chromium' package)")
 fi
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
