@@ -473,9 +473,7 @@ class Engine:
                 )
 
 
-def _codes(
-    ids: Sequence[str], index: dict[str, int], add: Callable[[str], int] | None
-) -> IntArray:
+def _codes(ids: Sequence[str], index: dict[str, int], add: Callable[[str], int] | None) -> IntArray:
     """Integer codes of string ids (``add`` registers new ones; without it they raise KeyError).
 
     The common case, every id known, is one C-level pass over the ids.
