@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' $(QUIET_PIP)
 	@touch $(STAMP)
 
-demo: eval
+demo: $(STAMP)
+	$(BIN)/proximity demo
 
 eval: $(STAMP)
 	$(BIN)/proximity eval --scenario $(SCENARIO) --plot-dir out/plots
