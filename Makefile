@@ -32,7 +32,7 @@ services:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check proximity firmware_sim gateway tests bench
+	$(BIN)/ruff format --check proximity firmware_sim gateway api tests bench
 	$(BIN)/mypy
 
 test: $(STAMP) services lint
