@@ -118,6 +118,24 @@ def _build_hub(s: Settings, bus: Any) -> tuple[Any, Any]:
     return hub, refresher
 
 
+async def cancel_all(tasks: list[asyncio.Task[Any]], rounds: int = 3) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again those still running after 2 s.
+
+    Python 3.11's ``asyncio.wait_for`` (inside aiomqtt's publish) can swallow a cancellation
+    that races with its result; the task then goes on to its next await, where a second
+    cancellation ends it. Shutdown never hangs on it."""
+    pending = [t for t in tasks if not t.done()]
+    for _ in range(rounds):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, still = await asyncio.wait(pending, timeout=2.0)
+        pending = list(still)
+    if pending:
+        log.warning("%d tasks did not stop", len(pending))
+
+
 async def main(s: Settings) -> int:
     """The asyncio program for one process (one MQTT client)."""
     boot_id = secrets.token_hex(8)
@@ -206,9 +224,7 @@ async def main(s: Settings) -> int:
                 raise task.exception()  # type: ignore[misc]
         return 0
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         if outbox is not None:
             outbox.close()
         if recorder is not None:
