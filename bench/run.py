@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.gateway_bench import run as run_gateway_bench
 from bench.reference import ReferenceEngine
 from proximity.engine import Engine
 from proximity.files import load_store
@@ -193,6 +194,7 @@ def main() -> int:
         f"({replay['readings_per_wall_s']:,.0f}/s on this machine as loaded); CSV parsing, "
         f"process start and event writing included"
     )
+    results["gateway"] = run_gateway_bench()
     os.makedirs(ROOT / "out", exist_ok=True)
     (ROOT / "out" / "bench.json").write_text(json.dumps(results, indent=2))
     return 0
