@@ -23,6 +23,7 @@ time of the hub's events as they arrive (and runs at ``SPEED`` in between).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -51,7 +52,7 @@ from tests.mqtt_broker import Broker, free_port
 pytestmark = pytest.mark.slow
 
 SCENARIO = store_demo.DEFAULT_SCENARIO
-SPEED = 20.0
+SPEED = 10.0
 """Simulation seconds per wall second."""
 ARRIVE_BY_S = 240.0
 """Shoppers arriving up to this simulation time are seeded as gold customers."""
@@ -60,6 +61,8 @@ RUN_UNTIL_S = ARRIVE_BY_S + 180.0
 sooner)."""
 QUIET = {"quiet_start": "00:00", "quiet_end": "06:00"}
 """Covers the simulated half hour (1970-01-01 from 01:00 in the store's Europe/Berlin)."""
+STORE_NICE = 10
+"""Niceness of the gateway and hub processes (the API and broker keep theirs)."""
 CONSENTS = ["associate_recognition", "offers", "analytics"]
 
 
@@ -316,6 +319,10 @@ def test_acceptance_through_the_real_chain(chain_db: Database, tmp_path: Path) -
         side = store_demo.start_store_side(
             SCENARIO, tmp_path / "store", SPEED, ("127.0.0.1", broker.port), say=lambda m: None
         )
+        # In a store the gateways and the hub are machines of their own; here they share the
+        # cores with the API under test, so they yield to it.
+        for _, proc in side.processes():
+            os.setpriority(os.PRIO_PROCESS, proc.pid, STORE_NICE)
         withdraw(gold[late])  # during the run, before she walks in
         withdrawn_at: dict[int, float] = {gold[late]: time.monotonic()}
 
@@ -330,9 +337,7 @@ def test_acceptance_through_the_real_chain(chain_db: Database, tmp_path: Path) -
             for proc_name, proc in side.processes():
                 assert proc.poll() is None or proc_name not in ("hub", "mosquitto"), proc_name
             seen = all(
-                hub.first("store_entry", s) is not None
-                for s in gold
-                if arrival[s] <= ARRIVE_BY_S and s != late
+                hub.first("store_entry", s) is not None for s in gold if arrival[s] <= ARRIVE_BY_S
             )
             return seen or clock() >= RUN_UNTIL_S
 
@@ -369,6 +374,8 @@ def test_acceptance_through_the_real_chain(chain_db: Database, tmp_path: Path) -
         latencies.sort()
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
         p50 = statistics.median(latencies)
+        span = max(1e-9, hub.events[-1].at - hub.events[0].at)
+        print(f"\n[{chain_db.backend}] {len(hub.events)} hub events in {span:.1f} s")
         print(
             f"\n[{chain_db.backend}] hub store_entry -> SSE alert, n={len(latencies)} gold "
             f"entries (sim at {SPEED:g}x, hub paced {clock.pace():.1f}x): p50 {p50 * 1000:.0f} "
@@ -400,9 +407,10 @@ def test_acceptance_through_the_real_chain(chain_db: Database, tmp_path: Path) -
             mine = [c for c in coupons if c["customer_id"] == customer]
             assert len(mine) <= (1 if customer == gold[early] else 0), mine
         assert reader.of(gold[early], "cancelled"), "the live alert was not cancelled"
-        if gold[late] in entered:
-            late_reasons = {d["reason"] for d in decisions if d["customer_id"] == gold[late]}
-            assert late_reasons <= {"consent"}, late_reasons
+        assert gold[late] in entered, "the customer who withdrew never walked in"
+        assert withdrawn_at[gold[late]] < entered[gold[late]].at
+        late_reasons = {d["reason"] for d in decisions if d["customer_id"] == gold[late]}
+        assert late_reasons == {"consent"}, late_reasons
 
         # --- duplicates: the hub's events published again create nothing ----------------
         alerts_before = len(
