@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proximity.engine import Engine
+from proximity.readings import Event
 from proximity.store import Store, dump_store, parse_store
 from proximity.zoning import PointModel
 
@@ -52,7 +53,8 @@ class Hub:
         journal: Durable state.
         resolver: Token and beacon resolution.
         model: Optional calibration model for the engine.
-        grace_s: Seconds a never-heard gateway is waited for after start.
+        grace_s: Seconds a never-heard gateway is waited for after start (counted only while
+            connected to the broker).
         offline_grace_s: Seconds a gateway reported offline is still waited for (a quick
             restart loses nothing; see `ordering.Watermark`).
         clock: Monotonic clock (seconds) for the grace period.
@@ -90,8 +92,9 @@ class Hub:
         self.store = store
         self.engine = Engine(store, model)
         self.watermark = Watermark(
-            [g.id for g in store.gateways], grace_s, clock(), offline_grace_s
+            [g.id for g in store.gateways], grace_s, offline_grace_s
         )
+        self._listened_at = clock()
         self._replay()
 
     # --- start-up ------------------------------------------------------------------------
@@ -114,7 +117,7 @@ class Hub:
                 self._feed(body)
             elif kind == "advance":
                 self._ingest_until(float(body))
-                self.journal.add_events(self.engine.advance(float(body)))
+                self.journal.add_events(self._engine_advance(float(body)))
                 self.advanced_to = float(body)
             elif kind == "flush":
                 self._ingest_until(None)
@@ -162,7 +165,15 @@ class Hub:
             )
             self.engine = Engine(store, self.model)
             if self.advanced_to is not None:
-                self.engine.advance(self.advanced_to)
+                self._engine_advance(self.advanced_to)
+
+    def _engine_advance(self, watermark: float) -> list[Event]:
+        """Decide every tick that ends by ``watermark``.
+
+        ``Engine.advance`` holds back ``lateness_s`` for readings that may still arrive out of
+        order; the hub's watermark is exact (no reading below it can still come from a gateway
+        it waits for), so that margin is added back: the same events, ``lateness_s`` sooner."""
+        return self.engine.advance(watermark + self.engine.cfg.lateness_s)
 
     def compact(self) -> None:
         """Snapshot the hub and drop the journal's log (call between steps)."""
@@ -290,7 +301,7 @@ class Hub:
         if wm is not None and (self.advanced_to is None or wm > self.advanced_to):
             self.journal.add("advance", wm)
             self._ingest_until(wm)
-            self.journal.add_events(self.engine.advance(wm))
+            self.journal.add_events(self._engine_advance(wm))
             self.advanced_to = wm
         if self.watermark.all_final(self.clock()) and not self.flushed:
             self.journal.add("flush", None)
@@ -300,6 +311,10 @@ class Hub:
 
     async def tick(self) -> None:
         """Periodic step: the grace period or a status change may move the watermark."""
+        now = self.clock()
+        if self.bus.connected.is_set():
+            self.watermark.listened(now - self._listened_at)
+        self._listened_at = now
         self.journal.begin()
         try:
             self._advance()

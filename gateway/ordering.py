@@ -11,7 +11,9 @@ arrive from any of them, so the engine never sees a late reading and its events 
 ``proximity replay`` on the same readings. A gateway is not waited for once its latest status
 has been offline for ``offline_grace_s`` (a gateway restarted by systemd comes back within it
 and loses nothing; one that stays away no longer holds up the store), its stream ended
-(``final``), or it was never heard within the start-up grace. Readings a gateway sends after
+(``final``), or it was never heard within the start-up grace (``grace_s`` of time the hub
+was connected to the broker: a broker outage right after start does not use it up). Readings
+a gateway sends after
 the watermark passed them are late: the engine counts and drops them.
 """
 
@@ -102,17 +104,17 @@ class Watermark:
 
     Args:
         gateways: Gateway ids of the store.
-        grace_s: Seconds (hub clock) a never-heard gateway is waited for after start.
-        started: Hub clock at start, seconds.
+        grace_s: Seconds of listening (see `listened`) a never-heard gateway is waited for.
         offline_grace_s: Seconds (hub clock) a gateway reported offline is still waited for.
     """
 
     def __init__(
-        self, gateways: list[str], grace_s: float, started: float, offline_grace_s: float = 0.0
+        self, gateways: list[str], grace_s: float, offline_grace_s: float = 0.0
     ) -> None:
         self.gateways = list(gateways)
         self.grace_s = grace_s
-        self.started = started
+        self.listened_s = 0.0
+        """Seconds the hub has been connected (able to hear gateways) since it started."""
         self.offline_grace_s = offline_grace_s
         self.t1: dict[str, float] = {}
         self.offline: dict[str, float] = {}
@@ -139,6 +141,10 @@ class Watermark:
         else:
             self.offline.setdefault(gateway, now)
 
+    def listened(self, seconds: float) -> None:
+        """The hub was connected to the broker for ``seconds`` more."""
+        self.listened_s += seconds
+
     def gone(self, gateway: str, now: float) -> bool:
         """Whether ``gateway`` has been offline for at least ``offline_grace_s`` at ``now``."""
         since = self.offline.get(gateway)
@@ -146,7 +152,7 @@ class Watermark:
 
     def waited_for(self, now: float) -> list[str]:
         """Gateways whose progress bounds the watermark at hub time ``now``."""
-        in_grace = now - self.started < self.grace_s
+        in_grace = self.listened_s < self.grace_s
         return [
             g
             for g in self.gateways

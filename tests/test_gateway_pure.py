@@ -148,9 +148,11 @@ def test_streams_shuffled_with_duplicates_yield_each_once_in_order() -> None:
 
 
 def test_watermark_waits_for_slowest_and_drops_offline() -> None:
-    w = Watermark(["a", "b"], grace_s=5.0, started=0.0)
+    w = Watermark(["a", "b"], grace_s=5.0)
     w.processed(_batch(3, gw="a"))
-    assert w.value(1.0) is None  # b not heard yet, within grace
+    w.listened(1.0)
+    assert w.value(100.0) is None  # b not heard yet, within grace (1 s of 5 listened)
+    w.listened(5.0)
     assert w.value(6.0) == 2.0  # grace over: b not waited for
     w.processed(_batch(1, gw="b"))
     assert w.value(7.0) == 1.0
@@ -161,7 +163,7 @@ def test_watermark_waits_for_slowest_and_drops_offline() -> None:
 
 
 def test_watermark_waits_for_an_offline_gateway_during_its_grace() -> None:
-    w = Watermark(["a", "b"], grace_s=0.0, started=0.0, offline_grace_s=10.0)
+    w = Watermark(["a", "b"], grace_s=0.0, offline_grace_s=10.0)
     w.processed(_batch(3, gw="a"))
     w.processed(_batch(1, gw="b"))
     w.set_online("b", False, 5.0)
