@@ -55,7 +55,7 @@ def batches(world: gateway_world.World) -> list[Message]:
 def new_hub(world: gateway_world.World, bus: MemoryBus, state: Path, every: int) -> Hub:
     resolver = Resolver(load_table(file=str(world.table)), world.beacons)
     store = load_store(str(world.store))
-    return Hub(store, bus, Journal(state), resolver, grace_s=0.0, compact_every=every)
+    return Hub(store, bus, Journal(state), resolver, grace_s=1e9, compact_every=every)
 
 
 def feed(hub: Hub, messages: list[Message]) -> None:
