@@ -186,9 +186,24 @@ def replay_events(world: gateway_world.World, out: Path) -> list[dict[str, objec
 
 
 def by_id(events: list[dict[str, object]]) -> dict[object, dict[str, object]]:
-    """Events by id, without ``confidence``: the engine's confidence still depends on the order
-    rows arrive within a tick (reported to the engine's owner); every other field must match."""
-    return {e["event_id"]: {k: v for k, v in e.items() if k != "confidence"} for e in events}
+    """Events by id."""
+    return {e["event_id"]: dict(e) for e in events}
+
+
+def assert_same(events: list[dict[str, object]], expected: list[dict[str, object]]) -> None:
+    """The same events (by id, every field, ``confidence`` included); a mismatch lists the
+    differing fields."""
+    got, want = by_id(events), by_id(expected)
+    missing = [want[k] for k in want if k not in got]
+    extra = [got[k] for k in got if k not in want]
+    fields = [
+        (want[k]["type"], want[k]["device"], f, want[k].get(f), got[k].get(f))
+        for k in want
+        if k in got
+        for f in sorted(set(want[k]) | set(got[k]))
+        if want[k].get(f) != got[k].get(f)
+    ]
+    assert not (missing or extra or fields), (missing[:5], extra[:5], fields[:10])
 
 
 @pytest.fixture
@@ -219,10 +234,10 @@ def test_store_through_mosquitto_equals_replay_and_leaves_no_foreign_trace(
         events = run.wait_done(90)
         for name, proc in run.procs.items():
             assert proc.returncode in (0, None), name
-        assert by_id(events) == by_id(expected)
+        assert_same(events, expected)
         collected = run.collector.events()
         print("raw deliveries", len(collected), "distinct", len({e["event_id"] for e in collected}))
-        assert by_id(collected) == by_id(expected)
+        assert_same(collected, expected)
         assert run.dead_letters >= 10
         # 10,000 foreign advertisements: no trace anywhere
         haystacks = {p.name: p.read_bytes() for p in tmp_path.glob("*.log")}
@@ -252,7 +267,7 @@ def test_broker_killed_for_30_s_loses_nothing(tmp_path: Path, world: gateway_wor
         time.sleep(30.0)
         run.broker.start()
         events = run.wait_done(90)
-        assert by_id(events) == by_id(expected)
+        assert_same(events, expected)
         assert len(events) == len({e["event_id"] for e in events})
     finally:
         run.close()
@@ -280,10 +295,10 @@ def test_hub_and_gateway_killed_mid_run(tmp_path: Path, world: gateway_world.Wor
         box.close()
         run.start("gw-sales")
         events = run.wait_done(90)
-        assert by_id(events) == by_id(expected)
+        assert_same(events, expected)
         assert len(events) == len({e["event_id"] for e in events})
         collected = run.collector.events()
-        assert by_id(collected) == by_id(expected)
+        assert_same(collected, expected)
     finally:
         run.close()
 
@@ -330,7 +345,7 @@ def test_duplicated_and_reordered_messages_give_identical_events(
             if flushed and pending == 0:
                 break
             time.sleep(0.2)
-        assert by_id(events) == by_id(expected)
+        assert_same(events, expected)
     finally:
         run.close()
 
