@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from .codec import Row
 
 
+def just_after(t: float) -> float:
+    """The first instant after ``t`` that stays after it on the wire (times travel rounded to
+    the microsecond, so ``math.nextafter`` would round back onto ``t``)."""
+    return round(t, 6) + 1e-6
+
+
 @dataclass(frozen=True)
 class Window:
     """A closed window: readings with ``t0 <= ts < t1``."""
@@ -62,7 +68,7 @@ class Batcher:
             ts = self._start
         self._rows.append((ts, device, rssi, tx_power))
         if len(self._rows) >= self.max_rows:
-            end = math.nextafter(ts, math.inf)
+            end = just_after(ts)
             closed.append(Window(self._start, end, tuple(self._rows)))
             self._start, self._rows = end, []
         return closed
@@ -86,7 +92,7 @@ class Batcher:
         start = now if self._start is None else self._start
         end = max(now, start, *(r[0] for r in self._rows)) if self._rows else max(now, start)
         if self._rows and end <= max(r[0] for r in self._rows):
-            end = math.nextafter(end, math.inf)
+            end = just_after(end)
         window = Window(start, end, tuple(self._rows))
         self._start, self._rows = end, []
         return window

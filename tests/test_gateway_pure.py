@@ -123,6 +123,19 @@ def test_batcher_splits_rows_by_clock_and_caps_size() -> None:
     assert all(closed[0].t0 <= r[0] < closed[0].t1 for r in closed[0].rows)
 
 
+def test_windows_closed_right_after_a_reading_survive_the_wire() -> None:
+    t = 1_700_000_099.592
+    b = Batcher(window_s=0.5, max_rows=2)
+    b.due(t - 0.1)
+    closed = b.add(t - 0.05, "a", -60, None) + b.add(t, "a", -61, None)  # full: closed at t
+    b.add(t + 0.01, "a", -62, None)
+    closed.append(b.finish(t + 0.01))  # end of stream right at the last reading
+    for seq, w in enumerate(closed):
+        batch = codec.ReadingsBatch("g", "b", seq, 0, w.t0, w.t1, w.rows, False)
+        back = codec.decode_batch("t", codec.encode_batch(batch))  # rows stay inside [t0, t1)
+        assert [r[2] for r in back.rows] == [r[2] for r in w.rows]
+
+
 def test_streams_order_dedupe_and_floor() -> None:
     s = Streams()
     assert s.offer(_batch(1)).ready == []
