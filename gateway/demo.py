@@ -1,4 +1,6 @@
-"""``proximity demo``: a simulated store live, end to end, on this machine (edge module).
+"""The store side of the demo: a simulated store live on this machine (edge module).
+
+``python -m gateway.demo`` runs it alone; ``proximity demo`` (`api.demo`) adds the API.
 
 `start_store_side` starts a Mosquitto on a free port (or uses a given broker), the store's hub
 and one gateway process per gateway of the scenario's store, each with the ``sim`` source
@@ -594,3 +596,15 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{board.events} events, {len(board.in_store)} devices in store at the end")
     print(f"proximity demo: {reason}", file=sys.stderr if code else sys.stdout)
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gateway.demo [...]``: the store side alone (``proximity demo`` adds the API)."""
+    parser = argparse.ArgumentParser(prog="python -m gateway.demo")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    ns = parser.parse_args(["demo", *(sys.argv[1:] if argv is None else argv)])
+    return run(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

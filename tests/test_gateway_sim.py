@@ -193,12 +193,11 @@ def test_store_side_with_sim_source_through_mosquitto(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_command_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
+def test_store_side_demo_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
     require_mosquitto()
     scenario = short_scenario(tmp_path, 600.0)
-    exe = Path(sys.executable).parent / "proximity"
     proc = subprocess.Popen(
-        [str(exe), "demo", "--scenario", str(scenario), "--speed", "5",
+        [sys.executable, "-m", "gateway.demo", "--scenario", str(scenario), "--speed", "5",
          "--workdir", str(tmp_path / "w")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
     )  # fmt: skip
