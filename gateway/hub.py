@@ -91,9 +91,7 @@ class Hub:
             journal.add("config", dump_store(store))
         self.store = store
         self.engine = Engine(store, model)
-        self.watermark = Watermark(
-            [g.id for g in store.gateways], grace_s, offline_grace_s
-        )
+        self.watermark = Watermark([g.id for g in store.gateways], grace_s, offline_grace_s)
         self._listened_at = clock()
         self._replay()
 

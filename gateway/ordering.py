@@ -108,9 +108,7 @@ class Watermark:
         offline_grace_s: Seconds (hub clock) a gateway reported offline is still waited for.
     """
 
-    def __init__(
-        self, gateways: list[str], grace_s: float, offline_grace_s: float = 0.0
-    ) -> None:
+    def __init__(self, gateways: list[str], grace_s: float, offline_grace_s: float = 0.0) -> None:
         self.gateways = list(gateways)
         self.grace_s = grace_s
         self.listened_s = 0.0
