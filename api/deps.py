@@ -110,11 +110,15 @@ class Access:
                 raise ValueError(f"unknown access rule {rule!r}")
         self.rules = frozenset(rules)
 
-    def __call__(self, request: Request, principal: PrincipalDep, session: SessionDep) -> Principal:
+    def __call__(self, request: Request, principal: PrincipalDep, state: StateDep) -> Principal:
         if principal is None:
             raise HTTPException(401, "a bearer token is required")
         store_id = request.path_params.get("store_id")
-        if self._allows(principal, store_id, session):
+        # A session of its own, closed at once: a long response (the SSE feed) must not hold a
+        # pooled connection for as long as a tablet stays connected.
+        with Session(state.engine) as session:
+            allowed = self._allows(principal, store_id, session)
+        if allowed:
             return principal
         raise HTTPException(403, "not allowed for this caller")
 

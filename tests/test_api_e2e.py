@@ -273,3 +273,36 @@ def test_end_to_end_through_mosquitto(migrated_db: Any, tmp_path: Any) -> None:
         server.stop()
         broker.stop()
         engine.dispose()
+
+
+def test_open_feeds_hold_no_database_connection(migrated_db: Any, tmp_path: Any) -> None:
+    """Twenty tablets on the feed (more than the pool's 5 + 10 connections) and the API still
+    answers at once: a live feed does not keep a pooled connection checked out."""
+    engine = make_engine(migrated_db.url)
+    _wipe(engine)
+    app = create_app(SETTINGS, engine=engine, clock=time.time, publisher=MemoryPublisher())
+    server = Server(app)
+    base = f"http://127.0.0.1:{server.port}"
+    readers: list[SseReader] = []
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            api = Api(
+                client,
+                Clock(time.time()),
+                engine,
+                MemoryPublisher(),
+                SETTINGS,  # type: ignore[arg-type]
+                migrated_db.backend,
+            )
+            seed(api)
+            for _ in range(20):
+                readers.append(SseReader(f"{base}/stores/s1/alerts/feed", api.token("ops")))
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+            started = time.monotonic()
+            api.call("GET", "/stores/s1/alerts", api.ops)
+            assert time.monotonic() - started < 5
+    finally:
+        for reader in readers:
+            reader.stop = True
+        server.stop()
+        engine.dispose()
