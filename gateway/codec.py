@@ -213,6 +213,42 @@ def decode_batch(topic: str, payload: bytes) -> ReadingsBatch:
     return ReadingsBatch(gateway, boot_id, seq, floor, t0, t1, rows, final)
 
 
+# --- phone sightings (the iPhone path) -----------------------------------------------------
+
+_SIGHTING_KEYS = ("v", "source", "readings")
+
+
+def decode_sightings(topic: str, payload: bytes) -> list[tuple[float, str, str, float]]:
+    """Validate the API's sightings message ``{"v": 1, "source": "app", "readings":
+    [[ts, gateway, subject, rssi], ...]}``; rows as ``(ts, gateway, subject, rssi)``."""
+    data = _load(topic, payload)
+    _only(topic, data, _SIGHTING_KEYS)
+    if data.get("source") != "app":
+        raise PayloadError(topic, "source", f"expected 'app', got {data.get('source')!r}")
+    items = data.get("readings")
+    if not isinstance(items, list):
+        raise PayloadError(topic, "readings", "expected a list of readings")
+    rows: list[tuple[float, str, str, float]] = []
+    lo, hi = RSSI_RANGE
+    for i, item in enumerate(items):
+        where = f"readings[{i}]"
+        if not isinstance(item, list) or len(item) != 4:
+            raise PayloadError(topic, where, "expected [ts, gateway, subject, rssi]")
+        ts, gateway, subject, rssi = item
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+            raise PayloadError(topic, where + ".ts", f"expected a finite number, got {ts!r}")
+        if not isinstance(gateway, str) or not valid_id(gateway):
+            raise PayloadError(topic, where + ".gateway", f"expected a gateway id, got {gateway!r}")
+        if not isinstance(subject, str) or not subject or len(subject) > MAX_DEVICE_CHARS:
+            raise PayloadError(topic, where + ".subject", "expected a non-empty subject id")
+        if isinstance(rssi, bool) or not isinstance(rssi, int | float) or not lo <= rssi <= hi:
+            raise PayloadError(
+                topic, where + ".rssi", f"expected dBm in [{lo}, {hi}], got {rssi!r}"
+            )
+        rows.append((float(ts), gateway, subject, float(rssi)))
+    return rows
+
+
 # --- status, ack, health -------------------------------------------------------------------
 
 

@@ -2,7 +2,10 @@
 
 Per readings batch: validate -> order and dedupe (`ordering.Streams`) -> resolve devices ->
 journal + engine -> advance to the watermark -> queue events -> publish them (QoS 1) -> ack
-the batch's stream. Acks follow publishing, so a gateway forgets a batch only once its events
+the batch's stream. Phone sightings the API checked (the iPhone path) arrive on their own topic
+already resolved to subjects and join the same held rows; one older than the instant the engine
+has decided up to counts as evidence at that instant (counted in ``late_sightings``). Acks follow
+publishing, so a gateway forgets a batch only once its events
 are out. Malformed messages on any topic are counted and set aside in the journal's dead
 letter table; the hub never crashes on a payload.
 
@@ -82,6 +85,8 @@ class Hub:
         self.compact_every = compact_every
         self.streams = Streams()
         self.dead = 0
+        self.sightings = 0
+        self.late_sightings = 0
         self.flushed = False
         self.advanced_to: float | None = None
         self._status: dict[str, codec.Status] = {}
@@ -117,6 +122,8 @@ class Hub:
                 self._ingest_until(float(body))
                 self.journal.add_events(self._engine_advance(float(body)))
                 self.advanced_to = float(body)
+            elif kind == "sightings":
+                self._hold_sightings(body)
             elif kind == "flush":
                 self._ingest_until(None)
                 self.journal.add_events(self.engine.flush())
@@ -214,6 +221,7 @@ class Hub:
             topics.all_gateways(self.store.id, "readings"),
             topics.all_gateways(self.store.id, "status"),
             topics.config(self.store.id),
+            topics.sightings(self.store.id),
         ]
 
     async def on_connect(self) -> None:
@@ -232,6 +240,8 @@ class Hub:
                 self._on_status(topic, ref.gateway, payload)
             elif ref.kind == "config":
                 self._on_config(topic, payload)
+            elif ref.kind == "sightings":
+                await self._sightings(topic, payload)
             else:
                 raise PayloadError(topic, None, "the hub does not consume this topic")
         except PayloadError as exc:
@@ -293,6 +303,36 @@ class Hub:
             self._unacked.add((batch.gateway, batch.boot_id))
         self._maybe_compact()
         await self._publish_pending()
+
+    async def _sightings(self, topic: str, payload: bytes) -> None:
+        rows = codec.decode_sightings(topic, payload)
+        known = self.store.gateway_index()
+        for i, (_, gateway, _, _) in enumerate(rows):
+            if gateway not in known:
+                raise PayloadError(
+                    topic, f"readings[{i}].gateway", f"{gateway!r} is not a gateway of the store"
+                )
+        floor = self.advanced_to
+        held: list[list[Any]] = []
+        for ts, gateway, subject, rssi in rows:
+            if floor is not None and ts < floor:
+                self.late_sightings += 1
+                ts = floor
+            held.append([ts, gateway, subject, rssi])
+        self.sightings += len(held)
+        self.journal.begin()
+        try:
+            self.journal.add("sightings", held)
+            self._hold_sightings(held)
+            self._advance()
+        finally:
+            self.journal.commit()
+        self._maybe_compact()
+        await self._publish_pending()
+
+    def _hold_sightings(self, rows: list[list[Any]]) -> None:
+        for ts, gateway, subject, rssi in rows:
+            self._held.append((float(ts), str(gateway), str(subject), float(rssi), math.nan))
 
     def _advance(self) -> None:
         wm = self.watermark.value(self.clock())

@@ -8,6 +8,7 @@
     prox/v1/{store}/gw/{gateway}/ack        hub -> gateway    highest contiguous seq per boot
     prox/v1/{store}/config                  ops -> hub        retained store config
     prox/v1/{store}/events                  hub -> api        contract events, QoS 1
+    prox/v1/{store}/sightings               api -> hub        checked iPhone sightings, QoS 1
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def events(store: str) -> str:
     return f"{PREFIX}/{store}/events"
 
 
+def sightings(store: str) -> str:
+    """Phone sightings the API checked (the iPhone path), as readings of the store's gateways."""
+    return f"{PREFIX}/{store}/sightings"
+
+
 def all_gateways(store: str, kind: str) -> str:
     """Subscription filter for ``kind`` of every gateway of ``store``."""
     if kind not in GATEWAY_KINDS:
@@ -71,7 +77,7 @@ def all_gateways(store: str, kind: str) -> str:
 
 @dataclass(frozen=True)
 class TopicRef:
-    """A parsed topic: ``kind`` is a gateway kind, ``config`` or ``events``."""
+    """A parsed topic: ``kind`` is a gateway kind, ``config``, ``events`` or ``sightings``."""
 
     store: str
     kind: str
@@ -84,7 +90,7 @@ def parse(topic: str) -> TopicRef | None:
     if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != PREFIX or not valid_id(parts[2]):
         return None
     store = parts[2]
-    if len(parts) == 4 and parts[3] in ("config", "events"):
+    if len(parts) == 4 and parts[3] in ("config", "events", "sightings"):
         return TopicRef(store, parts[3])
     if len(parts) == 6 and parts[3] == "gw" and valid_id(parts[4]) and parts[5] in GATEWAY_KINDS:
         return TopicRef(store, parts[5], parts[4])
