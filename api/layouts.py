@@ -1,22 +1,25 @@
 """Store layouts (the store file: gateway positions, zone polygons, kinds, dwell thresholds)
 and their way to the running engine: the retained ``prox/v1/{store}/config`` message.
 
-The retained config is the source of truth the hub applies (see docs/mqtt.md); the API keeps
-the last layout it published or was given per store in memory, for the ops console's map and
-zone editor. A layout is validated with the store-file rules (`proximity.store.parse_store`)
-before anything is kept or published, so a bad edit is refused whole, never half-applied.
+The retained config is what the hub applies (see docs/mqtt.md); the API keeps the last layout
+it was given per store in its database (`StoreLayout`), for the ops console's map and zone
+editor, so a restart loses nothing. A layout is validated with the store-file rules
+(`proximity.store.parse_store`) before anything is kept or published, so a bad edit is refused
+whole, never half-applied.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
+
+from sqlmodel import Session
 
 from gateway import topics
 from proximity.errors import InputError
 from proximity.store import Store, dump_store, parse_store
 
+from .models import StoreLayout
 from .settings import MqttSettings
 
 
@@ -51,24 +54,22 @@ def config_payload(store: Store) -> bytes:
     return json.dumps({"v": 1, "store": dump_store(store)}, sort_keys=True).encode()
 
 
-class Layouts:
-    """The latest layout of each store, in memory (thread-safe)."""
+def read_layout(session: Session, store_id: str) -> dict[str, Any] | None:
+    """The saved layout of ``store_id`` in the store-file schema, or None."""
+    row = session.get(StoreLayout, store_id)
+    return None if row is None else dict(json.loads(row.document))
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._layouts: dict[str, dict[str, Any]] = {}
 
-    def get(self, store_id: str) -> dict[str, Any] | None:
-        """The layout of ``store_id`` in the store-file schema, or None."""
-        with self._lock:
-            return self._layouts.get(store_id)
-
-    def put(self, store: Store) -> dict[str, Any]:
-        """Keep ``store``'s layout; returns it as plain data."""
-        document = dump_store(store)
-        with self._lock:
-            self._layouts[store.id] = document
-        return document
+def keep_layout(session: Session, store: Store, now: float) -> dict[str, Any]:
+    """Add ``store``'s layout to ``session`` (the caller commits); returns it as plain data."""
+    document = dump_store(store)
+    row = session.get(StoreLayout, store.id) or StoreLayout(
+        store_id=store.id, document="", saved_at=now
+    )
+    row.document = json.dumps(document, sort_keys=True)
+    row.saved_at = now
+    session.add(row)
+    return document
 
 
 async def publish_retained(mqtt: MqttSettings, store: Store, timeout_s: float = 5.0) -> None:

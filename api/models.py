@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import FiniteFloat, field_validator
-from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 MAX_ID = 2**31 - 1
@@ -100,6 +100,15 @@ class StoreBase(SQLModel):
 class Store(StoreBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
     secret_enc: bytes = Field(sa_type=LargeBinary, description="Rotating-minor secret, encrypted.")
+
+
+class StoreLayout(SQLModel, table=True):
+    """The store file the engine runs with, as last saved by ops (the map and zone editor read
+    it; the retained MQTT config carries it to the hub)."""
+
+    store_id: str = Field(primary_key=True, foreign_key="store.id", max_length=64)
+    document: str = Field(sa_type=Text, description="Store file as JSON.")
+    saved_at: float
 
 
 class StoreCreate(StoreBase):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 
 from gateway import codec
@@ -232,3 +234,30 @@ def test_bad_body_names_field(api: Api) -> None:
         "/stores", headers=api.ops, json={"id": "s9", "name": "x", "timezone": "Mars/Base"}
     )
     assert r.status_code == 422 and "timezone" in r.text
+
+
+def test_a_saved_layout_outlives_the_api(api: Api) -> None:
+    """The map and zone editor read the layout from the database: a restarted API still has it;
+    a bad layout is refused whole and leaves the saved one as it was."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from proximity.files import load_store
+    from proximity.store import dump_store
+
+    seed(api)
+    api.call("GET", "/stores/s1/layout", api.ops, 404)
+    layout = dump_store(load_store("config/stores/boutique.yaml"))
+    layout["store"]["id"] = "s1"
+    saved = api.call("PUT", "/stores/s1/layout", api.ops, json=layout)
+    assert saved["published"] is False  # MQTT is off here; the layout is kept all the same
+    bad = json.loads(json.dumps(layout))
+    bad["zones"][0]["kind"] = "attic"
+    api.call("PUT", "/stores/s1/layout", api.ops, 422, json=bad)
+
+    again = create_app(api.settings, engine=api.engine, clock=api.clock)  # type: ignore[arg-type]
+    with TestClient(again) as client:
+        response = client.get("/stores/s1/layout", headers=api.ops)
+    assert response.status_code == 200
+    assert response.json() == saved["layout"]
+    assert response.json()["zones"] == layout["zones"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
 from ..deps import Access, RowId, SessionDep, StateDep
-from ..layouts import LayoutError, Layouts, publish_retained, validate_layout
+from ..layouts import LayoutError, keep_layout, publish_retained, read_layout, validate_layout
 from ..models import Alert, Customer, PickupOrder, Visit, Zone, ZoneVisit
 from .stores import get_store
 
@@ -20,15 +20,6 @@ log = logging.getLogger("proximity.api.floor")
 router = APIRouter(tags=["floor"])
 OPS = Depends(Access("ops"))
 FLOOR = Depends(Access("ops", "associate"))
-
-
-def layouts_of(request: Request) -> Layouts:
-    """The app's layouts (created on first use)."""
-    layouts: Layouts | None = getattr(request.app.state, "layouts", None)
-    if layouts is None:
-        layouts = Layouts()
-        request.app.state.layouts = layouts
-    return layouts
 
 
 class LayoutIn(BaseModel):
@@ -49,10 +40,10 @@ class LayoutOut(BaseModel):
 
 
 @router.get("/stores/{store_id}/layout", response_model=dict[str, Any], dependencies=[FLOOR])
-def read_layout(request: Request, session: SessionDep, store_id: str) -> dict[str, Any]:
+def get_layout(session: SessionDep, store_id: str) -> dict[str, Any]:
     """The store file the engine runs with (as last saved here), for the map."""
     get_store(session, store_id)
-    layout = layouts_of(request).get(store_id)
+    layout = read_layout(session, store_id)
     if layout is None:
         raise HTTPException(404, f"no layout for store {store_id!r} yet")
     return layout
@@ -71,7 +62,7 @@ def _sync_zones(session: Session, store_id: str, layout: dict[str, Any]) -> None
 
 @router.put("/stores/{store_id}/layout", response_model=LayoutOut, dependencies=[OPS])
 async def save_layout(
-    request: Request, session: SessionDep, state: StateDep, store_id: str, body: LayoutIn
+    session: SessionDep, state: StateDep, store_id: str, body: LayoutIn
 ) -> LayoutOut:
     """Validate the store file, keep it, and publish it as the retained config of the store
     (``prox/v1/{store}/config``) so the running engine uses it from its next events. A
@@ -84,8 +75,8 @@ async def save_layout(
         raise HTTPException(
             422, [{"loc": loc, "msg": exc.message, "type": "value_error.layout"}]
         ) from exc
-    layout = layouts_of(request).put(store)
-    _sync_zones(session, store_id, layout)
+    layout = keep_layout(session, store, state.clock())
+    _sync_zones(session, store_id, layout)  # commits both
     if not state.settings.mqtt.enabled:
         return LayoutOut(layout=layout, published=False, detail="MQTT is not enabled")
     try:
