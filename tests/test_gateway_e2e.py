@@ -225,6 +225,7 @@ def test_store_through_mosquitto_equals_replay_and_leaves_no_foreign_trace(
         fuzz_topics = [topics.ack("e2e", g) for g in gateway_world.GATEWAYS]
         fuzz_topics += [topics.readings("e2e", "gw-door"), topics.status("e2e", "gw-sales")]
         fuzz_topics += [topics.config("e2e"), topics.readings("e2e", "gw-nowhere")]
+        fuzz_topics += [topics.sightings("e2e")]
         for i in range(40):
             junk = rng.choice(
                 [rng.randbytes(rng.randrange(0, 64)), b"{}", b"[1,2]",
