@@ -11,7 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.sources import Advert, advert_to_json
+from gateway import codec
+from gateway.batcher import Batcher
+from gateway.privacy import EdgeFilter
+from gateway.sources import Advert, advert_to_json, read_adverts
 from proximity import frames, tokens
 
 STORE_YAML = """\
@@ -136,3 +139,23 @@ def build(root: Path, duration_s: float = 60.0, foreign: int = 10_000, seed: int
     )
     return World(root, store, table_path, replays, csv, beacons, markers,
                  str(FOB_UUID) + ":2", len(expected))  # fmt: skip
+
+
+def batches(world: World) -> list[tuple[str, bytes]]:
+    """What the four gateways would publish, as (gateway, payload) in the order they would
+    arrive (by window end, then gateway): the edge filter and 0.5 s batches of a gateway."""
+    out: list[tuple[float, str, bytes]] = []
+    for gw, path in world.replays.items():
+        filt = EdgeFilter([f"ibeacon:{FOB_UUID}:1:*"])
+        batcher = Batcher(0.5)
+        windows = []
+        for a in read_adverts(path):
+            got = filt.admit(a.manufacturer_data, a.service_data)
+            if got is not None:
+                windows += batcher.add(a.ts, got.device, a.rssi, got.tx_power)
+        last = batcher.finish(T0 + 41)
+        for seq, w in enumerate([*windows, last]):
+            batch = codec.ReadingsBatch(gw, "boot1", seq, 0, w.t0, w.t1, w.rows, w is last)
+            out.append((w.t1, gw, codec.encode_batch(batch)))
+    out.sort(key=lambda x: (x[0], x[1]))
+    return [(gw, p) for _, gw, p in out]

@@ -72,6 +72,11 @@ class SseReader:
                     self.messages.append((time.monotonic(), json.loads(line[6:])))
 
 
+def live_api(client: httpx.Client, engine: Any, settings: Any, backend: str) -> Api:
+    """The test helpers over a real HTTP client of a served app."""
+    return Api(client, Clock(time.time()), engine, MemoryPublisher(), settings, backend)  # type: ignore[arg-type]
+
+
 def test_end_to_end_through_mosquitto(migrated_db: Any, tmp_path: Any) -> None:
     broker = Broker(tmp_path)
     broker.start()
@@ -89,14 +94,7 @@ def test_end_to_end_through_mosquitto(migrated_db: Any, tmp_path: Any) -> None:
     reader: SseReader | None = None
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
-            api = Api(
-                client,
-                Clock(time.time()),
-                engine,
-                MemoryPublisher(),
-                settings,  # type: ignore[arg-type]
-                migrated_db.backend,
-            )
+            api = live_api(client, engine, settings, migrated_db.backend)
             ids = seed(api)
             customers = [ids]
             for i in range(19):
@@ -286,14 +284,7 @@ def test_open_feeds_hold_no_database_connection(migrated_db: Any, tmp_path: Any)
     readers: list[SseReader] = []
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
-            api = Api(
-                client,
-                Clock(time.time()),
-                engine,
-                MemoryPublisher(),
-                SETTINGS,  # type: ignore[arg-type]
-                migrated_db.backend,
-            )
+            api = live_api(client, engine, SETTINGS, migrated_db.backend)
             seed(api)
             for _ in range(20):
                 readers.append(SseReader(f"{base}/stores/s1/alerts/feed", api.token("ops")))

@@ -17,9 +17,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway import codec, topics
-from gateway.batcher import Batcher
-from gateway.privacy import EdgeFilter
-from gateway.sources import read_adverts
 from proximity.cli import main as proximity_main
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -304,25 +301,6 @@ def test_hub_and_gateway_killed_mid_run(tmp_path: Path, world: gateway_world.Wor
         run.close()
 
 
-def _world_batches(world: gateway_world.World) -> list[tuple[str, bytes]]:
-    """What the four gateways would publish: (gateway, payload), in time order."""
-    out: list[tuple[float, str, bytes]] = []
-    for gw, path in world.replays.items():
-        filt = EdgeFilter([f"ibeacon:{gateway_world.FOB_UUID}:1:*"])
-        batcher = Batcher(0.5)
-        windows = []
-        for a in read_adverts(path):
-            got = filt.admit(a.manufacturer_data, a.service_data)
-            if got is not None:
-                windows += batcher.add(a.ts, got.device, a.rssi, got.tx_power)
-        last = batcher.finish(gateway_world.T0 + 41)
-        for seq, w in enumerate([*windows, last]):
-            batch = codec.ReadingsBatch(gw, "boot1", seq, 0, w.t0, w.t1, w.rows, w is last)
-            out.append((w.t1, gw, codec.encode_batch(batch)))
-    out.sort(key=lambda x: x[0])
-    return [(gw, p) for _, gw, p in out]
-
-
 def test_duplicated_and_reordered_messages_give_identical_events(
     tmp_path: Path, world: gateway_world.World
 ) -> None:
@@ -333,7 +311,7 @@ def test_duplicated_and_reordered_messages_give_identical_events(
         run.wait_connected("hub")
         rng = random.Random(5)
         print("chaos seed 5")
-        msgs = _world_batches(world)
+        msgs = gateway_world.batches(world)
         # 10 % duplicated; each message displaced by up to 60 positions (30 s of 4 gateways)
         msgs += [m for m in msgs if rng.random() < 0.1]
         keyed = [(i + rng.uniform(0, 60), m) for i, m in enumerate(msgs)]

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import codec, topics
-from gateway.batcher import Batcher
+from gateway import topics
 from gateway.bus import MemoryBroker, MemoryBus
 from gateway.hub import Hub
 from gateway.journal import Journal
-from gateway.privacy import EdgeFilter
 from gateway.resolver import Resolver, load_table
-from gateway.sources import read_adverts
 from proximity.cli import main as proximity_main
 from proximity.files import load_store
 
@@ -35,21 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> gateway_world.World:
 
 def batches(world: gateway_world.World) -> list[Message]:
     """Every gateway's readings batches, interleaved in time order (as they would arrive)."""
-    out: list[tuple[float, str, bytes]] = []
-    for gw, path in world.replays.items():
-        filt = EdgeFilter([f"ibeacon:{gateway_world.FOB_UUID}:1:*"])
-        batcher = Batcher(0.5)
-        windows = []
-        for a in read_adverts(path):
-            got = filt.admit(a.manufacturer_data, a.service_data)
-            if got is not None:
-                windows += batcher.add(a.ts, got.device, a.rssi, got.tx_power)
-        last = batcher.finish(gateway_world.T0 + 41)
-        for seq, w in enumerate([*windows, last]):
-            batch = codec.ReadingsBatch(gw, "boot1", seq, 0, w.t0, w.t1, w.rows, w is last)
-            out.append((w.t1, gw, codec.encode_batch(batch)))
-    out.sort(key=lambda x: (x[0], x[1]))
-    return [(topics.readings("e2e", gw), p) for _, gw, p in out]
+    return [(topics.readings("e2e", gw), p) for gw, p in gateway_world.batches(world)]
 
 
 def new_hub(world: gateway_world.World, bus: MemoryBus, state: Path, every: int) -> Hub:
