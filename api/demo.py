@@ -420,7 +420,9 @@ def _start_all(
     clock = SimClock(ns.speed)
     database = f"sqlite:///{workdir / 'api.db'}"
     client_id = f"prox-demo-api-{store_demo.free_port()}"
-    mqtt = MqttSettings(enabled=True, host=broker[0], port=broker[1], client_id=client_id)
+    # a clean session: an id used once must not leave a queue behind on a --broker
+    mqtt = MqttSettings(enabled=True, host=broker[0], port=broker[1], client_id=client_id,
+                        persistent_session=False)  # fmt: skip
     settings = Settings(database_url=database, mqtt=mqtt)
     upgrade(database)
     app = create_app(settings, clock=clock)

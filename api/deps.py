@@ -14,6 +14,7 @@ so that the access-matrix test can check that every route has one. Rules:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from .feed import Feed
-from .models import Store
+from .limits import RateLimiter
+from .models import Message, Store
 from .publisher import Publisher
 from .security import AuthError, Principal, Vault, read_token
 from .settings import Settings
@@ -46,6 +48,7 @@ class AppState:
         feed: Live alert feed (SSE).
         publisher: MQTT publisher (sightings to the store engines).
         clock: Wall clock, seconds since the epoch (injected in tests).
+        limiters: Rate limits by name (`api.limits.make_limiters`; empty: no limits).
     """
 
     settings: Settings
@@ -55,6 +58,7 @@ class AppState:
     publisher: Publisher
     clock: Callable[[], float] = time.time
     counters: dict[str, int] = field(default_factory=dict)
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
 
 def get_state(request: Request) -> AppState:
@@ -95,6 +99,50 @@ def get_principal(request: Request, state: StateDep) -> Principal | None:
 
 
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Message,
+        "description": "Rate limit of this caller exceeded; the detail names the limit",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the call would go through",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}
+"""OpenAPI response of a rate-limited route."""
+
+
+def rate_limit(state: AppState, name: str, key: str, cost: int = 1) -> None:
+    """Spend ``cost`` tokens of ``key`` on the limit ``name``, or answer 429.
+
+    Raises:
+        HTTPException: 429 with ``Retry-After`` (whole seconds) and a detail naming the limit.
+    """
+    limiter = state.limiters.get(name)
+    if limiter is None:
+        return
+    wait = limiter.take(key, state.clock(), cost)
+    if wait <= 0:
+        return
+    if math.isinf(wait):  # callers check the cost against the burst first
+        wait = limiter.limit.burst / limiter.limit.per_s
+    retry = max(1, math.ceil(wait))
+    raise HTTPException(
+        429,
+        f"rate limit '{name}' exceeded ({limiter.describe()} per caller); retry in {retry} s",
+        headers={"Retry-After": str(retry)},
+    )
+
+
+class EnrollLimit:
+    """Dependency: the ``enroll`` rate limit per client address (every call counts)."""
+
+    def __call__(self, request: Request, state: StateDep) -> None:
+        host = request.client.host if request.client is not None else "unknown"
+        rate_limit(state, "enroll", f"addr:{host}")
 
 
 class Access:

@@ -15,11 +15,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.routing import BaseRoute
 
-from .consumer import SUBSCRIPTIONS, Consumer
+from .consumer import BusClosedError, Consumer, IngestLink
 from .crud.alerts import escalate_due, feed_message
 from .db import make_engine
 from .deps import AppState, Public
 from .feed import Feed
+from .limits import make_limiters
 from .models import Message
 from .publisher import MemoryPublisher, Publisher, QueuePublisher
 from .routes import alerts, analytics, coupons, customers, floor, staff, stores
@@ -61,22 +62,8 @@ async def _ticker(state: AppState) -> None:
 
 
 async def _mqtt(state: AppState, consumer: Consumer, publisher: QueuePublisher) -> None:
-    from gateway.bus import BusClosedError, MqttLink
-    from gateway.bus import MqttSettings as LinkSettings
-
     s = state.settings.mqtt
-    link = MqttLink(
-        LinkSettings(
-            host=s.host,
-            port=s.port,
-            username=s.username,
-            password=s.password,
-            client_id=s.client_id,
-            keepalive_s=10,
-        ),
-        SUBSCRIPTIONS,
-        consumer.on_message,
-    )
+    link = IngestLink(s, consumer)
 
     async def pump() -> None:
         while True:
@@ -120,6 +107,7 @@ def create_app(
         feed=Feed(),
         publisher=publisher or MemoryPublisher(),
         clock=clock,
+        limiters=make_limiters(settings.limits),
     )
     consumer = Consumer(state)
 
@@ -160,7 +148,7 @@ def create_app(
     def health() -> dict[str, object]:
         """Liveness and ingest counters (no personal data)."""
         return {"ok": True, "ingested": consumer.ingested, "duplicates": consumer.duplicates,
-                "dead_letters": consumer.dead_letters}  # fmt: skip
+                "dead_letters": consumer.dead_letters, "retries": consumer.retries}  # fmt: skip
 
     return app
 

@@ -11,15 +11,56 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class MqttSettings(BaseModel):
-    """Broker the ingest consumer connects to (``enabled: false`` runs without MQTT)."""
+    """Broker the ingest consumer connects to (``enabled: false`` runs without MQTT).
+
+    ``client_id`` names the API's session on the broker: with ``persistent_session`` (MQTT
+    3.1.1, clean session off) the broker keeps the subscriptions and queues the QoS 1 events
+    published while the API is away, and hands them over when a client with the same id
+    connects again. Every API process needs an id of its own (two connections with one id
+    take the session from each other).
+    """
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
     password: str | None = None
-    client_id: str = "prox-api"
+    client_id: str = Field(default="prox-api", min_length=1)
+    persistent_session: bool = Field(
+        default=True,
+        description="Clean session off: the broker queues events while the API is away.",
+    )
     reconnect_s: float = Field(default=2.0, gt=0, description="Wait before reconnecting, seconds.")
+
+
+class RateLimit(BaseModel):
+    """A token bucket: a caller may spend ``burst`` tokens at once, refilled at ``per_s``."""
+
+    burst: int = Field(gt=0, description="Tokens a caller may spend at once (bucket size).")
+    per_s: float = Field(gt=0, description="Tokens given back per second.")
+
+
+class LimitSettings(BaseModel):
+    """Per-caller rate limits, in-process token buckets (each API process counts alone).
+
+    Attributes:
+        enabled: Off only for load tests.
+        sightings: ``POST /me/sightings`` per app credential, one token per sighting (each
+            one is a guess of a rotating minor, 3/65536 of a hit, valid or not). 200 = the
+            largest batch; 2 per second is a phone ranging two beacons continuously, and one
+            lucky guess every ~3 hours per credential, far from the stream of readings a zone
+            needs.
+        enroll: ``POST /enroll`` per client address, one token per call (valid or not). 30 at
+            once covers a store's Wi-Fi (one address behind NAT) during a sign-up campaign;
+            then 6 a minute.
+        max_callers: Buckets kept per limit; beyond it the least recently seen caller's is
+            forgotten (bounded memory under a flood from many addresses).
+    """
+
+    enabled: bool = True
+    sightings: RateLimit = RateLimit(burst=200, per_s=2.0)
+    enroll: RateLimit = RateLimit(burst=30, per_s=0.1)
+    max_callers: int = Field(default=100_000, gt=0)
 
 
 class AlertSettings(BaseModel):
@@ -66,3 +107,4 @@ class Settings(BaseSettings):
     table_period_s: int = Field(default=1024, gt=0)
     mqtt: MqttSettings = MqttSettings()
     alerts: AlertSettings = AlertSettings()
+    limits: LimitSettings = LimitSettings()

@@ -9,7 +9,16 @@ from sqlmodel import Session, col, select
 
 from ..crud import customers as crud
 from ..crud.alerts import feed_message
-from ..deps import Access, AppState, Public, RowId, SessionDep, StateDep
+from ..deps import (
+    RATE_LIMITED,
+    Access,
+    AppState,
+    EnrollLimit,
+    Public,
+    RowId,
+    SessionDep,
+    StateDep,
+)
 from ..models import (
     Alert,
     Associate,
@@ -134,9 +143,11 @@ def customer_consent(
 
 
 @router.post("/enroll", response_model=EnrollmentResult, status_code=201,
-             dependencies=[Depends(Public())])  # fmt: skip
+             responses=RATE_LIMITED,
+             dependencies=[Depends(EnrollLimit()), Depends(Public())])  # fmt: skip
 def enroll(body: Enrollment, session: SessionDep, state: StateDep) -> EnrollmentResult:
-    """The app enrolls a customer with chosen purposes; the token key is returned once."""
+    """The app enrolls a customer with chosen purposes; the token key is returned once.
+    Rate-limited per client address (``limits.enroll``; every call counts, valid or not)."""
     now = state.clock()
     customer = Customer(name=body.name, tenant=body.tenant, created_at=now)
     session.add(customer)

@@ -6,11 +6,12 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import select
 
 from ..crud import customers as customers_crud
 from ..crud.ingest import ingest
-from ..deps import Access, AppState, SessionDep, StateDep
+from ..deps import RATE_LIMITED, Access, AppState, SessionDep, StateDep, rate_limit
 from ..models import (
     Beacon,
     Customer,
@@ -70,7 +71,7 @@ def post_event(session: SessionDep, state: StateDep, store_id: str, body: EventI
     )  # fmt: skip
 
 
-@router.post("/me/sightings", response_model=SightingResult)
+@router.post("/me/sightings", response_model=SightingResult, responses=RATE_LIMITED)
 def post_sightings(
     body: SightingBatch,
     session: SessionDep,
@@ -80,7 +81,18 @@ def post_sightings(
     """The iPhone path: the app reports store beacons it ranged. Each rotating minor is checked
     against the store secret for the sighting's time (a report from home or a replay of an old
     window is rejected); valid ones go to the store engine as readings of the beacon's gateway,
-    under the customer's pseudonymous subject id, on ``prox/v1/{store}/sightings``."""
+    under the customer's pseudonymous subject id, on ``prox/v1/{store}/sightings``.
+
+    Rate-limited per app credential (``limits.sightings``): every sighting, accepted or
+    rejected, is one guess of a 16-bit minor and costs one token; a batch the bucket cannot
+    pay for is refused whole (429) before anything is checked."""
+    limiter = state.limiters.get("sightings")
+    if limiter is not None and len(body.sightings) > limiter.limit.burst:
+        raise RequestValidationError([{
+            "type": "too_long", "loc": ("body", "sightings"), "input": None,
+            "msg": f"at most {limiter.limit.burst} sightings per request (the rate limit's burst)",
+        }])  # fmt: skip
+    rate_limit(state, "sightings", f"customer:{caller.customer}", len(body.sightings))
     customer = session.get(Customer, caller.customer)
     if customer is None or customer.id is None or customer.subject is None:
         raise HTTPException(404, "no such customer (erased?)")
