@@ -73,6 +73,8 @@ class _Slots:
     off_mean: FloatArray
     off_n: FloatArray
     step_est: FloatArray
+    cp_llr: FloatArray
+    cp_since: FloatArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -158,6 +160,7 @@ class Engine:
         s.post = np.tile(self._prior, (s.post.shape[0], 1))
         s.step_est = np.full((s.post.shape[0], len(store.gateways)), np.nan)
         s.last_step[:] = -np.inf
+        s.cp_llr[:] = 0.0
         self.presence.set_store(store)
 
     # --- input ---------------------------------------------------------------------------
@@ -303,6 +306,7 @@ class Engine:
         p /= p.sum(axis=1, keepdims=True)
         s.post[u] = p
         s.last_step[u] = t_dev
+        self._track_change_point(u, w * self._store_llr(ll), t_dev)
         best = p.argmax(axis=1)
         conf = p[np.arange(u.size), best]
         self._learn_bias(est, p1m, fit, conf)
@@ -342,8 +346,41 @@ class Engine:
             s.decided[slot] = cand
             s.chal[slot] = -1
             device = self.devices.ids[int(s.code[slot])]
-            events.extend(self.presence.update(device, self._zone_ids[cand], t, float(conf[i])))
+            came_in = t
+            if not inside and self._zone_in_store[cand] and s.cp_llr[slot] > 0:
+                came_in = max(float(s.cp_since[slot]), t - cfg.entry_backdate_max_s)
+            events.extend(
+                self.presence.update(
+                    device, self._zone_ids[cand], t, float(conf[i]), entered_at=came_in
+                )
+            )
         return events
+
+    def _store_llr(self, ll: FloatArray) -> FloatArray:
+        """Log-likelihood ratio of "in the store" against "outside" (best zone of each side).
+
+        Zero for every device when the store has no outside zone (or nothing inside).
+        """
+        inz = self._zone_in_store
+        if inz.all() or not inz.any():
+            return np.zeros(ll.shape[0])
+        llr = ll[:, inz].max(axis=1) - ll[:, ~inz].max(axis=1)
+        out: FloatArray = np.nan_to_num(llr, nan=0.0, posinf=50.0, neginf=-50.0)
+        return out
+
+    def _track_change_point(self, u: IntArray, evidence: FloatArray, t: FloatArray) -> None:
+        """Where the current run of evidence for the store began (a CUSUM per device).
+
+        The sum of each step's tempered log-likelihood ratio of the store against the street
+        restarts at zero whenever it turns negative; the first step of the current positive
+        run is the maximum-likelihood moment the device came in, given the evidence so far.
+        """
+        s = self._s
+        before = s.cp_llr[u]
+        after = before + evidence
+        fresh = (before <= 0.0) & (after > 0.0)
+        s.cp_since[u] = np.where(fresh, t, s.cp_since[u])
+        s.cp_llr[u] = np.maximum(after, 0.0)
 
     def _learn_bias(self, est: FloatArray, p1m: FloatArray, fit: Fit, conf: FloatArray) -> None:
         """Self-calibration of gateway receive offsets from confidently placed devices.
@@ -385,6 +422,7 @@ class Engine:
                 s.decided[slot] = -1
                 s.chal[slot] = -1
                 s.last_step[slot] = -np.inf
+            s.cp_llr[slot] = 0.0
             if s.last_seen[slot] < now - cfg.evict_s:
                 self._evict(slot)
         return events
@@ -404,6 +442,8 @@ class Engine:
             off_mean=np.zeros(n),
             off_n=np.zeros(n),
             step_est=np.full((n, len(self.store.gateways)), np.nan),
+            cp_llr=np.zeros(n),
+            cp_since=np.full(n, np.nan),
             code=np.full(n, -1, dtype=np.int64),
         )
 
@@ -449,6 +489,8 @@ class Engine:
         s.off_mean[slot] = 0.0
         s.off_n[slot] = 0.0
         s.step_est[slot] = np.nan
+        s.cp_llr[slot] = 0.0
+        s.cp_since[slot] = np.nan
         self._smoother.reset(np.array([slot]))
         s.free.append(slot)
         self.stats.evicted += 1

@@ -35,6 +35,8 @@ class _State:
     dwell_due: float | None = None
     held: tuple[str, float, float | None] | None = None
     """A move not yet published: (zone, when, confidence)."""
+    last_ts: float = -float("inf")
+    """Time of the device's latest event (a back-dated entry never goes before it)."""
 
 
 def event_id(store: str, device: str, kind: str, zone: str | None, ts: float) -> str:
@@ -78,7 +80,13 @@ class Presence:
         return len(self._state)
 
     def update(
-        self, device: str, zone: str | None, ts: float, confidence: float | None = None
+        self,
+        device: str,
+        zone: str | None,
+        ts: float,
+        confidence: float | None = None,
+        *,
+        entered_at: float | None = None,
     ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
 
@@ -93,6 +101,10 @@ class Presence:
         A confirmed move is stamped with the time it was decided, so event times stay
         truthful; only its publication waits. A device that goes silent (``zone`` None)
         while a move is held makes that move and then leaves, at once.
+
+        ``entered_at`` (at most ``ts``) is the decider's estimate of when the device came in:
+        a move that opens a visit is stamped then (never before the device's previous event),
+        and published now. Moves that open no visit ignore it.
         """
         state = self._state.get(device)
         if state is not None and state.held is not None:
@@ -117,6 +129,10 @@ class Presence:
             state.held = (zone, ts, confidence)
             heapq.heappush(self._holds, (ts + gap, device, ts))
             return []
+        if entered_at is not None and entered_at < ts and (state is None or not state.visit_id):
+            new = self._zones.get(zone) if zone is not None else None
+            if new is not None and new.in_store:
+                ts = max(entered_at, state.last_ts if state is not None else entered_at)
         return self._move(device, state, zone, ts, confidence)
 
     def _hold_for(self, state: _State | None, zone: str | None) -> float:
@@ -209,6 +225,7 @@ class Presence:
             if new.dwell_s is not None:
                 state.dwell_due = ts + new.dwell_s
                 heapq.heappush(self._dwell, (state.dwell_due, device, new.id, ts))
+        state.last_ts = max(state.last_ts, ts)
         if state.zone is None:
             del self._state[device]
         return events
@@ -254,6 +271,7 @@ class Presence:
         if current is None or current.private:
             return []  # the zone was removed or made private since the stay began
         state.dwell_due = None
+        state.last_ts = max(state.last_ts, due)
         sid = self.store.id
         return [
             Event(

@@ -134,3 +134,23 @@ def test_a_zone_made_private_during_a_stay_produces_no_dwell() -> None:
     )
     p.set_store(dataclasses.replace(store, zones=zones))
     assert p.tick(100.0) == []
+
+
+def test_an_entry_is_stamped_when_the_device_came_in_never_before_its_last_event() -> None:
+    p = Presence(immediate())
+    ev = p.update("d", "street", 10.0)
+    ev += p.update("d", "entrance", 16.0, 0.9, entered_at=13.5)
+    assert [(e.type, e.zone, e.ts) for e in ev] == [
+        ("zone_enter", "street", 10.0),
+        ("zone_exit", "street", 13.5),
+        ("store_entry", None, 13.5),
+        ("zone_enter", "entrance", 13.5),
+    ]
+    # within the visit the estimate is ignored: a move is stamped when decided
+    ev = p.update("d", "back", 30.0, 0.9, entered_at=20.0)
+    assert [(e.type, e.ts) for e in ev] == [("zone_exit", 30.0), ("zone_enter", 30.0)]
+    # an estimate before the device's previous event is cut to that event
+    q = Presence(immediate())
+    q.update("e", "street", 10.0)
+    ev = q.update("e", "entrance", 16.0, entered_at=4.0)
+    assert [e.ts for e in ev] == [10.0, 10.0, 10.0]
