@@ -64,7 +64,7 @@ def test_dwell_is_cancelled_by_leaving_early() -> None:
 def test_a_short_excursion_to_the_street_is_not_a_new_visit() -> None:
     p = Presence(walks.store())
     p.update("d", "entrance", 0.0)
-    assert p.update("d", "street", 30.0) == []  # held for visit_gap_s (20 s)
+    assert p.update("d", "street", 30.0) == []  # held for visit_gap_s (more than 16 s)
     assert [(e.type, e.ts) for e in p.tick(45.0)] == [("zone_dwell", 5.0)]
     assert p.update("d", "back", 46.0) == []  # a move inside the store, held min_stay_s
     assert [(e.type, e.zone, e.ts) for e in p.tick(100.0)] == [
@@ -77,7 +77,9 @@ def test_a_held_exit_is_confirmed_with_the_time_it_happened() -> None:
     p = Presence(walks.store())
     p.update("d", "entrance", 0.0)
     p.update("d", "street", 3.0)
-    ev = p.tick(23.0)
+    gap = walks.store().engine.visit_gap_s
+    assert p.tick(3.0 + gap - 0.5) == []
+    ev = p.tick(3.0 + gap)
     assert [(e.type, e.zone, e.ts) for e in ev] == [
         ("zone_exit", "entrance", 3.0),
         ("store_exit", None, 3.0),
