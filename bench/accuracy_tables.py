@@ -1,0 +1,137 @@
+"""The tables of docs/accuracy.md, as Markdown, from the JSON the measuring commands write.
+
+::
+
+    .venv/bin/proximity eval --scenario config/scenarios/default.yaml --json > out/default.json
+    ...                                          # busy, boutique, hard likewise
+    .venv/bin/python -m bench.impairments         # writes out/impairments.json
+    .venv/bin/python -m bench.accuracy_tables out # prints every table
+
+Numbers are only ever copied from those files, never typed in.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = ("default", "busy", "boutique", "hard")
+HARDWARE = ("phone", "fob", "badge")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _lat(m: dict[str, Any], kind: str, hw: str) -> str:
+    stat = m[kind].get(hw)
+    if not stat or not stat["n"]:
+        return "-"
+    return f"{stat['p50']:.1f} / {stat['p95']:.1f} s"
+
+
+def scenario_table(data: dict[str, Any]) -> str:
+    """One scenario's engine / engine+fp / baseline table."""
+    names = data["columns"]
+    ms = [data["metrics"][n] for n in names]
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+
+    def row(label: str, cells: list[str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("zone accuracy, in-store time", [_pct(m["in_store_accuracy"]) for m in ms])
+    row("zone accuracy, street time", [_pct(m["out_of_store_accuracy"]) for m in ms])
+    row("zone accuracy, all time", [_pct(m["accuracy"]) for m in ms])
+    row("store entry recall (5 s)", [_pct(m["entry_recall"]) for m in ms])
+    row("store entry precision", [_pct(m["entry_precision"]) for m in ms])
+    row("passers-by given a store entry", [_pct(m["passerby_false_entry_rate"]) for m in ms])
+    row("spurious zone changes per device-hour", [_num(m["spurious_per_device_hour"]) for m in ms])
+    row("visits that got a store exit", [_pct(m["exit_any_share"]) for m in ms])
+    row("store exits within the exit window", [_pct(m["exit_recall"]) for m in ms])
+    for kind, label in (
+        ("entry_latency", "entry"),
+        ("exit_latency", "exit"),
+        ("zone_latency", "zone"),
+    ):
+        for hw in HARDWARE:
+            if any(m[kind].get(hw, {}).get("n") for m in ms):
+                row(f"{label} latency p50 / p95, {hw}", [_lat(m, kind, hw) for m in ms])
+    m = ms[0]
+    counts = (
+        f"{m['true_entries']} / {m['true_exits']} / {m['passersby']} / {m['in_store_s'] / 3600:.2f}"
+    )
+    row(
+        "true entries / exits / passers-by / in-store device-hours", [counts] + [""] * (len(ms) - 1)
+    )
+    return "\n".join(lines)
+
+
+def confusion_table(data: dict[str, Any], zones: list[str]) -> str:
+    """Truth (rows) against the engine's decided label (columns), share of each row.
+
+    ``zones`` lists the truth rows; private zones, which are never decided, have no column.
+    """
+    conf = data["metrics"]["engine"]["confusion"]
+    decided = {c for row in conf.values() for c in row}
+    cols = [z for z in zones if z in decided] + ["(in store)", "(nowhere)"]
+    lines = [
+        "| true \\ decided | " + " | ".join(cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for z in zones:
+        if z not in conf:
+            continue
+        total = sum(conf[z].values())
+        cells = [f"{100 * conf[z].get(c, 0.0) / total:.0f} %" for c in cols]
+        lines.append(f"| {z} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def impairments_table(rows: list[dict[str, Any]]) -> str:
+    """The radio breakdown of ``bench.impairments``."""
+    lines = [
+        "| radio | in-store acc. | street acc. | entry recall | entry precision "
+        "| passers-by entered | spurious /h |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        cells = [
+            _pct(r["in_store_accuracy"]),
+            _pct(r["out_of_store_accuracy"]),
+            _pct(r["entry_recall"]),
+            _pct(r["entry_precision"]),
+            _pct(r["passerby_false_entry_rate"]),
+            _num(r["spurious_per_device_hour"]),
+        ]
+        lines.append(f"| {r['radio']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[1] if len(argv) > 1 else "out")
+    imp = folder / "impairments.json"
+    if imp.exists():
+        print(impairments_table(json.loads(imp.read_text())) + "\n")
+    for name in SCENARIOS:
+        path = folder / f"{name}.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        print(f"### {name} ({data['title'].rsplit('(', 1)[-1].rstrip(')')})\n")
+        print(scenario_table(data) + "\n")
+        if name == "default":
+            zones = [
+                "street", "entrance", "womens", "mens", "shoes", "checkout", "pickup", "fitting",
+            ]  # fmt: skip
+            print(confusion_table(data, zones) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
