@@ -9,6 +9,11 @@ Every message gets an SSE ``id`` (``<boot>-<seq>``, per store) and the last `REP
 of each store are kept, so a client that reconnects with ``Last-Event-ID`` (EventSource does
 this by itself) first receives what it missed. An id of another boot (the API restarted) or
 one older than the buffer replays the whole buffer; clients dedupe by alert id and status.
+A client that opens a new stream itself (a browser's EventSource gives up after an HTTP error)
+passes the last id it saw as ``?last_event_id=``. After the replay a stream sends an
+``event: ping`` (no data) with the current id, so even a client that has seen no alert yet has
+an id to resume from; idle streams get an ``event: ping`` every ``keepalive_s``, so a page can
+tell a dead connection from a quiet store.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ REPLAY = 500
 """Messages kept per store for clients reconnecting with ``Last-Event-ID``."""
 
 Item = tuple[int, dict[str, Any]]
+PING = "event: ping\ndata\n\n"
+"""Keep-alive an EventSource dispatches (an empty ``data`` field; comments are invisible to it)."""
 
 
 class Feed:
@@ -88,19 +95,22 @@ class Feed:
         self, store_id: str, keepalive_s: float = 15.0, last_event_id: str | None = None
     ) -> AsyncIterator[str]:
         """SSE text for one client: missed messages after ``last_event_id`` first, then
-        ``event: alert`` messages as they come, and comment keep-alives."""
+        ``event: alert`` messages as they come, and ``event: ping`` keep-alives."""
         queue: asyncio.Queue[Item] = asyncio.Queue(1000)
         self._subscribers.setdefault(store_id, set()).add(queue)
         backlog = self.missed(store_id, last_event_id)  # same loop turn: no gap, no overlap
+        position = self._seq.get(store_id, 0)
         try:
             yield "retry: 1000\n: connected\n\n"
             for item in backlog:
                 yield self._frame(item)
+            # where this stream starts: a client that has seen no alert yet can still resume
+            yield f"id: {self.boot}-{position}\n{PING}"
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), keepalive_s)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    yield PING
                     continue
                 yield self._frame(item)
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
@@ -38,12 +38,15 @@ async def alert_feed(
     store_id: str,
     caller: FloorDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    resume_after: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
 ) -> StreamingResponse:
     """Live alert changes as Server-Sent Events (``event: alert``, JSON data as in the list,
-    ``id`` per message). Browsers' EventSource may pass the token as ``?access_token=``; on
-    reconnecting it sends ``Last-Event-ID`` and receives the messages it missed first."""
+    ``id`` per message; ``event: ping`` when idle). Browsers' EventSource may pass the token as
+    ``?access_token=``; on reconnecting it sends ``Last-Event-ID`` and receives the messages it
+    missed first. A new EventSource cannot set that header: ``?last_event_id=`` does the same
+    (the header wins, as it is the newer id of a stream opened with the query)."""
     return StreamingResponse(
-        state.feed.stream(store_id, last_event_id=last_event_id),
+        state.feed.stream(store_id, last_event_id=last_event_id or resume_after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -1,5 +1,6 @@
 // Associate feed: live alerts (SSE with Last-Event-ID), customer cards, claim and resolve,
-// a flash and a WebAudio chime for new alerts, reconnection after a network drop.
+// a flash and a WebAudio chime for new alerts, reconnection after a network drop (resuming from
+// the last event id, so alerts raised meanwhile still arrive, with their chime).
 import { api, ago, el, label, principal, storeId, toast } from "./api.js";
 
 const RANK = { offered: 0, claimed: 1, resolved: 2, expired: 2, cancelled: 2 };
@@ -13,12 +14,6 @@ let audio = null;
 const me = principal.associate ?? null;
 
 const $ = (id) => document.getElementById(id);
-
-function setConn(state, text) {
-  const conn = $("conn");
-  conn.dataset.state = state;
-  conn.replaceChildren(el("span", { class: "dot " + (state === "live" ? "ok" : state === "down" ? "bad" : "warn") }), el("span", {}, text));
-}
 
 function beep() {
   if (!soundOn) return;
@@ -65,9 +60,9 @@ function cardView(alert) {
   const prefs = card ? Object.entries(card.preferences).filter(([k]) => k !== "no_approach") : [];
   const purchases = card ? card.recent_purchases : alert.recent_purchases;
   const mine = alert.claimed_by !== null && alert.claimed_by === me;
-  const where = card
-    ? el("b", { class: "zone-now" }, card.in_store ? (card.zone_now ? label(card.zone_now) : "in the store") : "has left the store")
-    : el("b", { class: "zone-now" }, label(alert.zone || "entrance"));
+  const zone = card ? (card.in_store ? card.zone_now : null) : alert.zone || "entrance";
+  const where = zone ? ["Now in ", el("b", { class: "zone-now" }, label(zone))]
+    : [el("b", { class: "zone-now" }, card.in_store ? "Somewhere in the store" : "Has left the store")];
   const actions = [];
   if (alert.status === "offered") {
     actions.push(el("button", { class: "claim", onclick: () => act(alert, "claim") }, "Claim"));
@@ -84,7 +79,7 @@ function cardView(alert) {
         el("div", { class: "name" }, alert.customer_name, " ", el("span", { class: "tier " + tier }, alert.tier || "standard")),
         el("div", { class: "muted", style: "font-size:.82rem" }, "alert " + ago((Date.now() - seen) / 1000) + " ago"))),
     alert.message ? el("div", { class: "msg" }, alert.message) : null,
-    el("div", { class: "where" }, el("span", { class: "pin", "aria-hidden": "true" }), "Now in ", where),
+    el("div", { class: "where" }, el("span", { class: "pin", "aria-hidden": "true" }), ...where),
     (card ? card.pickup_orders.length : alert.pickup_waiting)
       ? el("div", { class: "pickup" }, "Pickup order waiting" + (card ? ": " + card.pickup_orders.join(", ") : "")) : null,
     prefs.length ? el("div", { class: "row" }, el("span", { class: "k" }, "Prefers"),
@@ -119,14 +114,17 @@ async function loadCard(id) {
   } catch (e) { /* the alert stays without its card; retried on the next refresh */ }
 }
 
-function accept(alert, fromLive) {
+const via = new Map(); // id -> "stream" or "list": how the page first learnt of the alert
+
+function accept(alert, chime, how = "list") {
   const known = alerts.get(alert.id);
   if (known && RANK[alert.status] < RANK[known.status]) return; // an older state replayed
   const isNew = !known;
   alerts.set(alert.id, alert);
   if (isNew) {
     firstSeen.set(alert.id, Date.now());
-    if (fromLive && LIVE.has(alert.status)) beep();
+    via.set(alert.id, how);
+    if (chime && LIVE.has(alert.status)) beep();
   }
   if (LIVE.has(alert.status) && (isNew || !cards.has(alert.id))) loadCard(alert.id);
   render();
@@ -142,32 +140,120 @@ async function act(alert, what) {
   }
 }
 
+let loaded = false; // the first list is what was there before the page opened: no chime
 async function refresh() {
+  const held = [...alerts.values()].filter((a) => LIVE.has(a.status)).map((a) => a.id);
   const list = await api("GET", `/stores/${storeId}/alerts?live=true&limit=100`);
   const live = new Set(list.map((a) => a.id));
-  for (const a of list) accept(a, false);
-  // live alerts we hold that the server no longer lists ended while we were away
-  for (const [id, a] of alerts) if (LIVE.has(a.status) && !live.has(id)) alerts.set(id, { ...a, status: "expired" });
+  for (const a of list) accept(a, loaded);
+  loaded = true;
+  // live alerts we held before asking that the server no longer lists ended while we were away
+  // (one that arrived on the stream meanwhile may be newer than the list)
+  for (const id of held) {
+    const a = alerts.get(id);
+    if (LIVE.has(a.status) && !live.has(id)) alerts.set(id, { ...a, status: "expired" });
+  }
   render();
 }
 
+// --- the live connection ------------------------------------------------------------------
+// EventSource reconnects by itself after a dropped stream, sending Last-Event-ID, and the API
+// replays what we missed. It gives up after an HTTP error (a proxy's 502 while the API
+// restarts): then we open a new one with backoff, passing the last id as ?last_event_id=.
+// When the device reports offline we close at once (an open stream can hang for minutes) and
+// reconnect as soon as it is back. The API pings idle streams every 15 s, so a stream silent
+// for STALE_MS is dead and replaced the same way.
+const STALE_MS = 40000;
 let source = null;
+let lastId = "";
+let lastSeen = 0;
+let failures = 0;
 let retryTimer = null;
-function connect() {
+let everLive = false;
+
+function setConn(state, text) {
+  const conn = $("conn");
+  conn.dataset.state = state;
+  conn.replaceChildren(el("span", { class: "dot " + (state === "live" ? "ok" : state === "down" ? "bad" : "warn") }), el("span", {}, text));
+  if (state === "live") everLive = true;
+  const banner = $("offline");
+  banner.hidden = state === "live" || !everLive;
+  banner.dataset.state = state;
+  banner.textContent = (state === "down" ? "No connection (" + text + ")." : "Connection lost, reconnecting.")
+    + " Alerts raised meanwhile appear here by themselves once it is back.";
+}
+
+function disconnect() {
   clearTimeout(retryTimer);
-  source = new EventSource(`/stores/${storeId}/alerts/feed?access_token=${encodeURIComponent(sessionStorage.getItem("prox-token") || "")}`);
-  window.__feed = { source, alerts };
-  source.addEventListener("open", () => { setConn("live", "live"); refresh().catch(() => {}); });
-  source.addEventListener("alert", (e) => accept(JSON.parse(e.data), true));
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) {
-      setConn("down", "offline, retrying");
-      retryTimer = setTimeout(connect, 2000); // the browser gave up: start again ourselves
-    } else {
-      setConn("connecting", "reconnecting"); // the browser retries with Last-Event-ID
-    }
+  retryTimer = null;
+  if (source) source.close();
+  source = null;
+}
+
+function goOffline() {
+  disconnect();
+  setConn("down", "offline");
+}
+
+function retryLater() {
+  disconnect();
+  const delay = Math.min(30000, 1000 * 2 ** Math.min(failures, 5)) * (0.75 + Math.random() / 2);
+  failures += 1;
+  setConn("down", "retrying in " + Math.ceil(delay / 1000) + " s");
+  retryTimer = setTimeout(connect, delay);
+}
+
+function connect() {
+  disconnect();
+  if (!navigator.onLine) return goOffline();
+  const query = new URLSearchParams({ access_token: sessionStorage.getItem("prox-token") || "" });
+  if (lastId) query.set("last_event_id", lastId);
+  const es = new EventSource(`/stores/${storeId}/alerts/feed?${query}`);
+  source = es;
+  lastSeen = Date.now();
+  window.__feed = { source: es, alerts, via, lastId: () => lastId };
+  const seen = (e) => {
+    lastSeen = Date.now();
+    if (e.lastEventId) lastId = e.lastEventId;
+  };
+  let replayed = false;
+  es.addEventListener("open", (e) => {
+    seen(e);
+    failures = 0;
+    replayed = false;
+    setConn("live", "live");
+  });
+  es.addEventListener("ping", (e) => {
+    seen(e);
+    if (replayed) return;
+    // the first ping of a (re)opened stream follows what it replayed: now re-read the live list
+    // too (it catches what a restarted API no longer has to replay)
+    replayed = true;
+    refresh().catch(() => {});
+  });
+  es.addEventListener("alert", (e) => {
+    seen(e);
+    accept(JSON.parse(e.data), true, "stream");
+  });
+  es.addEventListener("error", () => {
+    if (es !== source) return;
+    if (!navigator.onLine) goOffline();
+    else if (es.readyState === EventSource.CLOSED) retryLater(); // the browser gave up
+    else setConn("connecting", "reconnecting"); // the browser retries with Last-Event-ID
   });
 }
+
+window.addEventListener("offline", goOffline);
+window.addEventListener("online", () => {
+  failures = 0;
+  if (!source || source.readyState !== EventSource.OPEN) connect();
+});
+setInterval(() => {
+  if (source && Date.now() - lastSeen > STALE_MS) {
+    setConn("connecting", "reconnecting");
+    connect(); // silent for too long: a dead connection the browser has not noticed
+  }
+}, 5000);
 
 async function start() {
   renderSound();
@@ -187,5 +273,4 @@ async function start() {
   setInterval(render, 15000);
 }
 
-window.addEventListener("online", () => { if (!source || source.readyState === EventSource.CLOSED) connect(); });
 start();

@@ -251,43 +251,109 @@ function renderGateways() {
 }
 
 // --- analytics ---------------------------------------------------------------------------
+// Bar charts drawn in the SVG's own pixels (redrawn when its width changes), so their text keeps
+// its size on any tablet. Round y ticks; category labels that would collide are thinned (hours)
+// or slanted and shortened (zone names); a value label that does not fit over its bar is left
+// out (the bar's tooltip has it). Notes and big numbers sit in the panel's heading, off the bars.
+const CHART_H = 210;
+
+function textWidth(svg, text, cls) {
+  const node = s("text", { class: cls, x: 0, y: -100 }, text);
+  svg.append(node);
+  const width = node.getComputedTextLength();
+  node.remove();
+  return width;
+}
+
+function fitText(svg, text, cls, room) {
+  if (textWidth(svg, text, cls) <= room) return text;
+  let n = text.length - 1;
+  while (n > 1 && textWidth(svg, text.slice(0, n) + "…", cls) > room) n--;
+  return text.slice(0, n) + "…";
+}
+
+function niceTicks(max, integer) {
+  const raw = max / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 5, 10].map((m) => m * mag).find((st) => st >= raw);
+  if (integer) step = Math.max(1, Math.ceil(step));
+  const ticks = [];
+  for (let k = 0; ticks.length === 0 || ticks[ticks.length - 1] < max; k++) ticks.push(Number((k * step).toPrecision(6)));
+  return ticks;
+}
+
 function bars(svg, items, opts = {}) {
-  const W = 420, H = 200, L = 34, B = 26, T = 12;
+  svg.__draw = () => bars(svg, items, opts);
+  const W = Math.round(svg.getBoundingClientRect().width) || 420, H = CHART_H;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
   if (!items.length) { svg.append(s("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "no data yet")); return; }
+  const fmt = opts.fmt || String;
   const series = opts.series || 1;
-  const max = Math.max(1, ...items.flatMap((it) => it.values.filter((v) => v !== null)));
-  const slot = (W - L - 6) / items.length;
-  const bw = Math.min(38, (slot * 0.75) / series);
-  for (let k = 0; k <= 4; k++) {
-    const y = T + (H - B - T) * (1 - k / 4);
-    svg.append(s("line", { x1: L, x2: W, y1: y, y2: y, stroke: "#eceff3" }));
-    svg.append(s("text", { x: L - 4, y: y + 3, class: "axis", "text-anchor": "end" }, opts.fmt ? opts.fmt((max * k) / 4) : Math.round((max * k) / 4)));
+  const ticks = niceTicks(Math.max(1, ...items.flatMap((it) => it.values.filter((v) => v !== null))), !opts.fmt);
+  const top = ticks[ticks.length - 1];
+  const L = 8 + Math.max(...ticks.map((v) => textWidth(svg, fmt(v), "axis"))), R = 6, T = 16;
+  const slot = (W - L - R) / items.length;
+  const bw = Math.min(38, (slot * 0.85) / series);
+  // category labels: straight if they fit their slot, else every n-th (ordered) or slanted
+  const SLANT = (40 * Math.PI) / 180, LINE = 13;
+  const widest = Math.max(...items.map((it) => textWidth(svg, it.label, "axis")));
+  let every = 1, slant = false;
+  if (widest > slot - 6) {
+    if (opts.ordered) every = Math.ceil((widest + 6) / slot);
+    else {
+      slant = true;
+      every = Math.ceil(LINE / (slot * Math.sin(SLANT)));
+    }
   }
+  const B = slant ? Math.min(76, 18 + widest * Math.sin(SLANT)) : 22;
+  const plotH = H - B - T;
+  ticks.forEach((v) => {
+    const y = T + plotH * (1 - v / top);
+    svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#eceff3" }));
+    svg.append(s("text", { x: L - 5, y: y + 3.5, class: "axis", "text-anchor": "end" }, fmt(v)));
+  });
   items.forEach((it, i) => {
     const x = L + slot * i + (slot - bw * series) / 2;
+    const mid = L + slot * (i + 0.5);
     it.values.forEach((v, j) => {
       if (v === null) return;
-      const h = ((H - B - T) * v) / max;
-      svg.append(s("rect", { x: x + j * bw, y: H - B - h, width: bw - 2, height: h, rx: 2, class: "bar " + (opts.classes ? opts.classes[j] : "") }, s("title", {}, `${it.label}: ${v}`)));
-      if (items.length <= 12) svg.append(s("text", { x: x + j * bw + bw / 2 - 1, y: H - B - h - 3, class: "val" }, opts.fmt ? opts.fmt(v) : v));
+      const h = (plotH * v) / top;
+      svg.append(s("rect", { x: x + j * bw, y: H - B - h, width: bw - 2, height: h, rx: 2, class: "bar " + (opts.classes ? opts.classes[j] : "") },
+        s("title", {}, `${it.label}: ${fmt(v)}`)));
+      const text = fmt(v);
+      if (textWidth(svg, text, "val") <= (series > 1 ? bw - 1 : slot - 6)) {
+        svg.append(s("text", { x: x + j * bw + bw / 2 - 1, y: H - B - h - 3, class: "val" }, text));
+      }
     });
-    svg.append(s("text", { x: x + (bw * series) / 2, y: H - 8, class: "axis", "text-anchor": "middle" }, it.label));
+    if (i % every) return;
+    if (!slant) {
+      svg.append(s("text", { x: mid, y: H - B + 14, class: "axis cat", "text-anchor": "middle" }, it.label));
+      return;
+    }
+    // slanted: hangs down-left from under its slot; shortened to the room below and to the left
+    const room = Math.min((B - 17) / Math.sin(SLANT), (mid - 9) / Math.cos(SLANT));
+    const y = H - B + 11;
+    svg.append(s("text", { x: mid, y, class: "axis cat", "text-anchor": "end", transform: `rotate(-40 ${mid} ${y})` },
+      fitText(svg, it.label, "axis", room), s("title", {}, it.label)));
   });
 }
-const secs = (v) => (v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 0 : 1)) + "s";
+
+const secs = (v) => (Number.isInteger(v) || v >= 10 ? Math.round(v) : v.toFixed(1)) + "s";
 async function loadAnalytics() {
   const a = await api("GET", `/stores/${storeId}/analytics`);
-  bars($("c-footfall"), Object.entries(a.footfall_by_hour).sort().map(([h, n]) => ({ label: h + "h", values: [n] })));
+  bars($("c-footfall"), Object.entries(a.footfall_by_hour).sort().map(([h, n]) => ({ label: h + "h", values: [n] })), { ordered: true });
   bars($("c-dwell"), a.dwell.map((d) => ({ label: d.zone, values: [d.median_s, d.p90_s] })), { series: 2, classes: ["", "alt"], fmt: secs });
   bars($("c-response"), [{ label: "median", values: [a.alert_response_median_s] }, { label: "p90", values: [a.alert_response_p90_s] }], { fmt: secs });
-  const rc = $("c-response");
-  rc.append(s("text", { x: 410, y: 30, class: "axis", "text-anchor": "end" }, `${a.alerts_claimed} of ${a.alerts} alerts claimed`));
+  $("n-response").textContent = `${a.alerts_claimed} of ${a.alerts} claimed`;
   bars($("c-coupons"), [{ label: "issued", values: [a.coupons_issued] }, { label: "redeemed", values: [a.coupons_redeemed] }], { classes: ["ok"] });
-  $("c-coupons").append(s("text", { x: 410, y: 34, class: "bignum", "text-anchor": "end" },
-    a.coupon_conversion === null ? "–" : Math.round(a.coupon_conversion * 100) + " %"));
+  $("n-coupons").textContent = a.coupon_conversion === null ? "–" : Math.round(a.coupon_conversion * 100) + " %";
+  document.body.dataset.analytics = String(Date.now());
 }
+const resized = new ResizeObserver((entries) => {
+  for (const e of entries) if (e.target.__draw && e.contentRect.width > 0) e.target.__draw();
+});
+for (const svg of document.querySelectorAll("svg.chart")) resized.observe(svg);
 
 // --- tabs and start ----------------------------------------------------------------------
 function show(tab) {
