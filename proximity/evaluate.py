@@ -160,11 +160,13 @@ class Metrics:
     opened the visit and before its next true entry (or ever): did the visit end at all, on
     time or not ("stuck in the last room" scores 0)."""
     entry_latency: dict[str, Stat]
-    """store_entry ts - true entry ts, matched pairs, seconds."""
+    """Release of the store_entry (``published``, else ``ts``) - true entry ts, matched pairs,
+    seconds: how long after she came in the entry was out."""
     exit_latency: dict[str, Stat]
-    """store_exit ts - true exit ts, matched pairs, seconds."""
+    """Release of the store_exit - true exit ts, matched pairs, seconds (a street exit held
+    for ``visit_gap_s`` counts its hold)."""
     zone_latency: dict[str, Stat]
-    """zone_enter ts - true zone change ts, matched pairs, seconds."""
+    """Release of the zone_enter - true zone change ts, matched pairs, seconds."""
     true_stays: int
     """True stays in public in-store zones."""
     stays_matched: int
@@ -252,6 +254,9 @@ def score(
     for device, info in devices.items():
         evs = by_device.get(device, [])
         decided = _decided(evs, zones)
+        # latency is measured to the release of the event (a held move is released after its
+        # hold), matching to its time stamp
+        out_at = {(e.type, e.zone, e.ts): e.ts if e.published is None else e.published for e in evs}
         # --- time-weighted accuracy and confusion ---
         for t0, t1, true_label, label in _overlay(info.truth, decided):
             dt = t1 - t0
@@ -275,7 +280,9 @@ def score(
         true_entries += len(entries)
         entries_matched += len(pairs)
         for i, j in pairs:
-            entry_lat[info.hardware].append(entry_ts[j] - entries[i][0])
+            entry_lat[info.hardware].append(
+                out_at[("store_entry", None, entry_ts[j])] - entries[i][0]
+            )
         if info.role == "passerby":
             passersby += 1
             passersby_entered += bool(entry_ts)
@@ -285,7 +292,7 @@ def score(
         true_exits += len(exits)
         exits_matched += len(pairs)
         for i, j in pairs:
-            exit_lat[info.hardware].append(exit_ts[j] - exits[i][0])
+            exit_lat[info.hardware].append(out_at[("store_exit", None, exit_ts[j])] - exits[i][0])
         for seg in exits:
             since = max((s[0] for s in entries if s[0] < seg[0]), default=-math.inf)
             until = min((s[0] for s in entries if s[0] > seg[0]), default=math.inf)
@@ -298,7 +305,9 @@ def score(
             zone_enters += len(enters)
             spurious += len(enters) - len(pairs)
             for i, j in pairs:
-                zone_lat[info.hardware].append(enters[j] - changes[i])
+                zone_lat[info.hardware].append(
+                    out_at[("zone_enter", zone_id, enters[j])] - changes[i]
+                )
         # --- dwell ---
         end = info.truth[-1][1]
         stays = [(s, min(e, end), z) for s, e, z in decided if z in public and s < end]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .readings import Event
 from .store import Store, Zone
@@ -37,6 +37,11 @@ class _State:
     """A move not yet published: (zone, when, confidence)."""
     last_ts: float = -float("inf")
     """Time of the device's latest event (a back-dated entry never goes before it)."""
+
+
+def _released(events: list[Event], at: float) -> list[Event]:
+    """``events`` marked as released by the engine at data time ``at``."""
+    return [replace(e, published=at) if e.published is None else e for e in events]
 
 
 def event_id(store: str, device: str, kind: str, zone: str | None, ts: float) -> str:
@@ -88,6 +93,19 @@ class Presence:
         *,
         entered_at: float | None = None,
     ) -> list[Event]:
+        """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes,
+        released at ``ts`` (see `_update` for the rules)."""
+        return _released(self._update(device, zone, ts, confidence, entered_at=entered_at), ts)
+
+    def _update(
+        self,
+        device: str,
+        zone: str | None,
+        ts: float,
+        confidence: float | None = None,
+        *,
+        entered_at: float | None = None,
+    ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
 
         Two kinds of move are held before they are published, and dropped if the device is
@@ -102,9 +120,11 @@ class Presence:
         truthful; only its publication waits. A device that goes silent (``zone`` None)
         while a move is held makes that move and then leaves, at once.
 
-        ``entered_at`` (at most ``ts``) is the decider's estimate of when the device came in:
-        a move that opens a visit is stamped then (never before the device's previous event),
-        and published now. Moves that open no visit ignore it.
+        ``entered_at`` (at most ``ts``) is the decider's estimate of when the device came in.
+        A move that opens a visit is still stamped ``ts``, the decision (the contract's
+        ``ts``); the estimate, never before the device's previous event, becomes the visit's
+        start: ``since`` of its ``store_entry`` and of its ``store_exit``, and so the visit's
+        duration. Moves that open no visit ignore it.
         """
         state = self._state.get(device)
         if state is not None and state.held is not None:
@@ -129,11 +149,10 @@ class Presence:
             state.held = (zone, ts, confidence)
             heapq.heappush(self._holds, (ts + gap, device, ts))
             return []
+        began = ts
         if entered_at is not None and entered_at < ts and (state is None or not state.visit_id):
-            new = self._zones.get(zone) if zone is not None else None
-            if new is not None and new.in_store:
-                ts = max(entered_at, state.last_ts if state is not None else entered_at)
-        return self._move(device, state, zone, ts, confidence)
+            began = max(entered_at, state.last_ts if state is not None else entered_at)
+        return self._move(device, state, zone, ts, confidence, began)
 
     def _hold_for(self, state: _State | None, zone: str | None) -> float:
         """How long a move of a device in ``state`` to ``zone`` is held (0: not held)."""
@@ -153,7 +172,9 @@ class Presence:
         zone: str | None,
         ts: float,
         confidence: float | None,
+        began: float | None = None,
     ) -> list[Event]:
+        """Apply a decided move at ``ts``; a visit it opens began at ``began`` (default ``ts``)."""
         current = state.zone if state else None
         if zone == current:
             return []
@@ -195,7 +216,7 @@ class Presence:
             state.visit_id = None
         if now_in and not was_in:
             state.visit_id = visit_id(sid, device, ts)
-            state.visit_start = ts
+            state.visit_start = ts if began is None else min(began, ts)
             events.append(
                 Event(
                     "store_entry",
@@ -205,6 +226,7 @@ class Presence:
                     event_id(sid, device, "store_entry", None, ts),
                     visit_id=state.visit_id,
                     confidence=confidence,
+                    since=state.visit_start,
                 )
             )
         state.zone = new.id if new is not None else None
@@ -232,7 +254,10 @@ class Presence:
 
     def tick(self, ts: float) -> list[Event]:
         """Events due at or before ``ts``: confirmed held moves, then dwell (each stamped with
-        the moment it happened)."""
+        the moment it happened, released at ``ts``)."""
+        return _released(self._tick(ts), ts)
+
+    def _tick(self, ts: float) -> list[Event]:
         events: list[Event] = []
         while self._holds and self._holds[0][0] <= ts:
             _, device, moved_at = heapq.heappop(self._holds)

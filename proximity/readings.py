@@ -103,6 +103,9 @@ class Event:
     """A contract event (see docs/events.md).
 
     ``zone`` is None for ``store_*``. ``ts`` is the decision time in the readings' clock.
+    ``published`` (not part of the contract, never serialised) is the data time at which the
+    engine released the event: ``ts`` for most, later for a move held until confirmed (the
+    evaluation measures latency to it, as an associate would feel it).
     """
 
     type: str
@@ -114,6 +117,7 @@ class Event:
     confidence: float | None = None
     dwell_s: float | None = None
     since: float | None = None
+    published: float | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The event as a JSON object with the contract's keys (optional ones when set)."""

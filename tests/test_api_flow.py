@@ -261,3 +261,14 @@ def test_a_saved_layout_outlives_the_api(api: Api) -> None:
     assert response.status_code == 200
     assert response.json() == saved["layout"]
     assert response.json()["zones"] == layout["zones"]
+
+
+def test_a_visit_begins_when_the_engine_says_she_came_in(api: Api) -> None:
+    """``since`` of a store_entry (the engine's estimate of the door crossing, before its
+    decision) is the visit's start; an entry without it starts at its ``ts``."""
+    seed(api)
+    api.event("store_entry", "fob-1", T0 + 10, visit="v1", since=T0 + 4)
+    api.event("store_entry", "fob-2", T0 + 10, visit="v2")
+    with api.engine.connect() as conn:
+        rows = dict(conn.execute(text("select visit_key, started_at from visit")).all())
+    assert rows == {"v1": T0 + 4, "v2": T0 + 10}

@@ -157,10 +157,13 @@ def test_live_config_change_applies_to_following_ticks() -> None:
     assert dwell and dwell[0].dwell_s == pytest.approx(2.0)
 
 
-def test_entry_is_stamped_at_the_estimated_door_crossing_not_the_decision() -> None:
-    """The door is crossed at 14 s; the decision comes seconds later, the stamp closer."""
+def test_entry_says_since_when_the_device_came_in_and_is_stamped_when_decided() -> None:
+    """The door is crossed at 14 s; the decision (``ts``) comes seconds later, ``since`` says
+    when the device came in, closer to the crossing."""
 
-    def entry_ts(rows: list[tuple[float, str, str, float]], backdate_s: float) -> float:
+    def entry_ts(
+        rows: list[tuple[float, str, str, float]], backdate_s: float
+    ) -> tuple[float, float]:
         store = walks.store()
         store = dataclasses.replace(
             store, engine=dataclasses.replace(store.engine, entry_backdate_max_s=backdate_s)
@@ -169,12 +172,15 @@ def test_entry_is_stamped_at_the_estimated_door_crossing_not_the_decision() -> N
         ts, gws, devs, rssi = zip(*rows, strict=True)
         engine.ingest_rows(ts, gws, devs, rssi)
         (entry,) = [e for e in engine.flush() if e.type == "store_entry"]
-        return entry.ts
+        assert entry.since is not None
+        return entry.ts, entry.since
 
     for seed in range(4):
         rows = walks.readings(walks.shopper, "phone", 1.0, seed=seed)
-        decided = entry_ts(rows, 0.0)
-        stamped = entry_ts(rows, 10.0)
+        decided, since = entry_ts(rows, 0.0)
+        assert since == decided
+        again, stamped = entry_ts(rows, 10.0)
+        assert again == decided  # the estimate never moves the decision
         assert decided - 10.0 <= stamped <= decided
         assert abs(stamped - 14.0) < abs(decided - 14.0)
         assert abs(stamped - 14.0) <= 1.5

@@ -284,3 +284,18 @@ def test_matching_takes_the_closest_event_first(store: Store) -> None:
     assert m.entries_matched == 1
     assert m.entry_latency["all"].p50 == pytest.approx(1)
     assert m.entry_precision == pytest.approx(0.5)
+
+
+def test_latency_is_measured_to_release_matching_to_the_time_stamp(store: Store) -> None:
+    """A move held until confirmed is stamped when decided but out only when released: the
+    latency is to its release (what an associate sees), the match and accuracy to its stamp."""
+    from dataclasses import replace
+
+    on_time = events_of(store, "a", VISIT)
+    held = [replace(e, published=e.ts + 20.0) for e in on_time]
+    m = score(store, truth_of("a", VISIT), held)
+    assert (m.true_entries, m.entries_matched) == (1, 1)
+    assert m.entry_latency["phone"].p50 == pytest.approx(20)
+    assert m.exit_latency["phone"].p50 == pytest.approx(20)
+    assert m.zone_latency["all"].p50 == pytest.approx(20)
+    assert m.in_store_accuracy == pytest.approx(1.0)

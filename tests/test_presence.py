@@ -138,21 +138,23 @@ def test_a_zone_made_private_during_a_stay_produces_no_dwell() -> None:
     assert p.tick(100.0) == []
 
 
-def test_an_entry_is_stamped_when_the_device_came_in_never_before_its_last_event() -> None:
+def test_an_entry_is_stamped_when_decided_and_says_since_when_the_device_came_in() -> None:
     p = Presence(immediate())
     ev = p.update("d", "street", 10.0)
     ev += p.update("d", "entrance", 16.0, 0.9, entered_at=13.5)
-    assert [(e.type, e.zone, e.ts) for e in ev] == [
-        ("zone_enter", "street", 10.0),
-        ("zone_exit", "street", 13.5),
-        ("store_entry", None, 13.5),
-        ("zone_enter", "entrance", 13.5),
+    assert [(e.type, e.zone, e.ts, e.since) for e in ev] == [
+        ("zone_enter", "street", 10.0, None),
+        ("zone_exit", "street", 16.0, 10.0),
+        ("store_entry", None, 16.0, 13.5),
+        ("zone_enter", "entrance", 16.0, None),
     ]
-    # within the visit the estimate is ignored: a move is stamped when decided
+    # within the visit the estimate is ignored; the visit's exit says when it began
     ev = p.update("d", "back", 30.0, 0.9, entered_at=20.0)
     assert [(e.type, e.ts) for e in ev] == [("zone_exit", 30.0), ("zone_enter", 30.0)]
+    (exit_,) = [e for e in p.update("d", None, 50.0) if e.type == "store_exit"]
+    assert (exit_.since, exit_.dwell_s) == (13.5, 50.0 - 13.5)
     # an estimate before the device's previous event is cut to that event
     q = Presence(immediate())
     q.update("e", "street", 10.0)
     ev = q.update("e", "entrance", 16.0, entered_at=4.0)
-    assert [e.ts for e in ev] == [10.0, 10.0, 10.0]
+    assert [(e.ts, e.since) for e in ev if e.type == "store_entry"] == [(16.0, 10.0)]

@@ -65,9 +65,11 @@ def _visit_for(
         visit = _open_visit(session, store_id, event.device)
     if visit is None:
         key = event.visit_id or f"{event.device}@{event.ts:.3f}"
+        # a store_entry's ``since`` is the engine's estimate of when she came in
+        began = event.since if event.type == "store_entry" and event.since is not None else None
         visit = Visit(store_id=store_id, visit_key=key, subject=event.device,
                       customer_id=customer.id if customer and analytics else None,
-                      started_at=event.ts)  # fmt: skip
+                      started_at=event.ts if began is None else min(began, event.ts))  # fmt: skip
         session.add(visit)
         session.flush()
     return visit
