@@ -18,14 +18,18 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .readings import FloatArray
+from .readings import FloatArray, IntArray
 from .smoothing import Smoother
 from .store import Store
+from .tuning import EngineConfig
 from .zoning import PointModel, adjacency
 
 MODEL_VERSION = 1
 _MIN_SD_DB = 2.0  # a zone-gateway spread is never trusted below 2 dB (few samples, same spot)
 _P_HEARD_BOUNDS = (0.02, 0.98)
+_BEYOND_M = (5.0, 10.0, 20.0, 40.0)
+"""How much further than the surveyed pavement an outside zone's extra points lie, metres:
+a passer-by across the road or 10-40 m along it (see `_beyond_survey`)."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,11 @@ class FingerprintModel:
         mu = np.where(np.isnan(mean), floor_rel, mean)
         var = np.maximum(np.where(np.isnan(sd), cfg.sigma_db, sd), _MIN_SD_DB) ** 2
         var = var + (cfg.sigma_db / 2) ** 2  # devices differ from the surveyor's beyond an offset
+        outside = [i for i, z in enumerate(store.zones) if not z.in_store]
+        mu, var, ph, owner = _beyond_survey(mu, var, ph, outside, cfg)
         return PointModel(
             zone_ids=zone_ids,
-            point_zone=np.arange(len(zone_ids), dtype=np.int64),
+            point_zone=owner,
             mu=mu,
             inv_var=1.0 / var,
             log_heard=np.log(ph),
@@ -236,4 +242,60 @@ def fit(
         sd_db=sd,
         p_heard=p_heard,
         samples=tuple(int(n) for n in ticks),
+    )
+
+
+def _beyond_survey(
+    mu: FloatArray,
+    var: FloatArray,
+    p_heard: FloatArray,
+    outside: Sequence[int],
+    cfg: EngineConfig,
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Reference points of every zone: its surveyed statistics, and for outside zones more.
+
+    A surveyor walks the pavement in front of the shop; a passer-by is also heard further
+    along the street or across it, where every link is longer than any surveyed one. In-store
+    zones are bounded and walked whole, the street is not: beyond the surveyed stretch the
+    signal only falls off with distance. Each gateway's surveyed mean implies an effective
+    distance under the path-loss law (``d0 = 10 ** (-mean / (10 n))``, walls counting as
+    distance); ``_BEYOND_M`` metres further the mean is ``-10 n log10(sqrt(d0^2 + D^2))``, so
+    the near gateways (door, street-facing) lose much more than the far ones, as measured on
+    passers-by. The chance of being heard falls as that mean nears the floor. Spreads stay the
+    surveyed ones. The zone scores as its best point, so the surveyed point still counts as
+    before and the far points only add explanations for weak or unheard devices.
+
+    Returns:
+        ``mu``, ``var``, ``p_heard`` per point (zones in order, each zone's surveyed point
+        first) and the zone index of each point.
+    """
+    n = cfg.path_loss_n
+    floor_rel = cfg.floor_dbm - cfg.p1m_dbm
+    # above the floor: a logistic stand-in for the normal CDF, as for silent gateways
+    scale = 1.7 / np.sqrt(var)
+    mus: list[FloatArray] = []
+    vars_: list[FloatArray] = []
+    phs: list[FloatArray] = []
+    owner: list[int] = []
+    for z in range(mu.shape[0]):
+        mus.append(mu[z])
+        vars_.append(var[z])
+        phs.append(p_heard[z])
+        owner.append(z)
+        if z not in outside:
+            continue
+        d0 = 10.0 ** (-np.minimum(mu[z], 0.0) / (10.0 * n))
+        here = 1.0 / (1.0 + np.exp(-scale[z] * (mu[z] - floor_rel)))
+        for extra in _BEYOND_M:
+            m = -10.0 * n * np.log10(np.sqrt(d0 * d0 + extra * extra))
+            there = 1.0 / (1.0 + np.exp(-scale[z] * (m - floor_rel)))
+            mus.append(m)
+            vars_.append(var[z])
+            phs.append(np.clip(p_heard[z] * there / here, *_P_HEARD_BOUNDS))
+            owner.append(z)
+    return (
+        np.vstack(mus),
+        np.vstack(vars_),
+        np.vstack(phs),
+        np.array(owner, dtype=np.int64),
     )
