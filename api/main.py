@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -81,6 +82,22 @@ async def _mqtt(state: AppState, consumer: Consumer, publisher: QueuePublisher) 
         group.create_task(pump())
 
 
+def quiet_closed_socket_writes(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Loop exception handler: aiomqtt registers a socket writer through ``call_soon_threadsafe``,
+    so when the connection closes in between (at shutdown, or when the broker goes) the queued
+    ``add_writer`` meets a closed descriptor and asyncio logs a traceback for nothing. That one
+    case is logged at debug level; everything else goes to the default handler."""
+    exc = context.get("exception")
+    if (
+        isinstance(exc, OSError)
+        and exc.errno == errno.EBADF
+        and "add_writer" in repr(context.get("handle"))
+    ):
+        log.debug("a write was queued on an MQTT socket that closed meanwhile: %s", exc)
+        return
+    loop.default_exception_handler(context)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -114,6 +131,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        previous_handler = loop.get_exception_handler()
+        if previous_handler is None:
+            loop.set_exception_handler(quiet_closed_socket_writes)
         state.feed.bind(loop)
         tasks: list[asyncio.Task[None]] = []
         if background:
@@ -131,6 +151,9 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await asyncio.sleep(0)  # let callbacks queued by the closing connection run
+            if previous_handler is None:
+                loop.set_exception_handler(None)
 
     app = FastAPI(
         title="Proximity API",

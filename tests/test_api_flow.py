@@ -272,3 +272,31 @@ def test_a_visit_begins_when_the_engine_says_she_came_in(api: Api) -> None:
     with api.engine.connect() as conn:
         rows = dict(conn.execute(text("select visit_key, started_at from visit")).all())
     assert rows == {"v1": T0 + 4, "v2": T0 + 10}
+
+
+def test_a_write_queued_on_a_closed_mqtt_socket_is_no_traceback() -> None:
+    """aiomqtt's deferred ``add_writer`` on a socket closed meanwhile (seen on Ctrl-C of the
+    demo) is logged quietly; any other loop error still reaches the default handler."""
+    import asyncio
+    import errno
+
+    from api.main import quiet_closed_socket_writes
+
+    seen: list[dict[str, object]] = []
+
+    class Loop:
+        def default_exception_handler(self, context: dict[str, object]) -> None:
+            seen.append(context)
+
+    class Handle:
+        def __repr__(self) -> str:
+            return "<Handle BaseSelectorEventLoop.add_writer(25, <function Client...>)>"
+
+    loop: asyncio.AbstractEventLoop = Loop()  # type: ignore[assignment]
+    closed = OSError(errno.EBADF, "Bad file descriptor")
+    quiet_closed_socket_writes(loop, {"exception": closed, "handle": Handle()})
+    assert seen == []
+    other = {"exception": OSError(errno.EPIPE, "Broken pipe"), "handle": Handle()}
+    quiet_closed_socket_writes(loop, other)
+    quiet_closed_socket_writes(loop, {"exception": closed, "handle": "reader"})
+    assert len(seen) == 2
