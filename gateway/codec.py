@@ -172,18 +172,30 @@ def _row(topic: str, i: int, item: Any) -> Row:
     if not isinstance(item, list) or len(item) != 4:
         raise PayloadError(topic, where, "expected [ts, device, rssi, tx_power]")
     ts, dev, rssi, tx = item
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-        raise PayloadError(topic, where + ".ts", f"expected a finite number, got {ts!r}")
     if not isinstance(dev, str) or not dev or len(dev) > MAX_DEVICE_CHARS:
         raise PayloadError(topic, where + ".device", "expected a non-empty device id")
     lo, hi = RSSI_RANGE
-    if isinstance(rssi, bool) or not isinstance(rssi, int | float) or not lo <= rssi <= hi:
-        raise PayloadError(topic, where + ".rssi", f"expected dBm in [{lo}, {hi}], got {rssi!r}")
     if tx is not None and (
         isinstance(tx, bool) or not isinstance(tx, int | float) or not lo <= tx <= hi
     ):
         raise PayloadError(topic, where + ".tx_power", f"expected dBm or null, got {tx!r}")
-    return (float(ts), dev, float(rssi), None if tx is None else float(tx))
+    tx_power = None if tx is None else float(tx)
+    return (_ts(topic, where, ts), dev, _rssi(topic, where, rssi), tx_power)
+
+
+def _ts(topic: str, where: str, ts: Any) -> float:
+    """``ts`` of the row at ``where``, a finite number."""
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise PayloadError(topic, where + ".ts", f"expected a finite number, got {ts!r}")
+    return float(ts)
+
+
+def _rssi(topic: str, where: str, rssi: Any) -> float:
+    """``rssi`` of the row at ``where``, dBm within `RSSI_RANGE`."""
+    lo, hi = RSSI_RANGE
+    if isinstance(rssi, bool) or not isinstance(rssi, int | float) or not lo <= rssi <= hi:
+        raise PayloadError(topic, where + ".rssi", f"expected dBm in [{lo}, {hi}], got {rssi!r}")
+    return float(rssi)
 
 
 def decode_batch(topic: str, payload: bytes) -> ReadingsBatch:
@@ -229,23 +241,16 @@ def decode_sightings(topic: str, payload: bytes) -> list[tuple[float, str, str, 
     if not isinstance(items, list):
         raise PayloadError(topic, "readings", "expected a list of readings")
     rows: list[tuple[float, str, str, float]] = []
-    lo, hi = RSSI_RANGE
     for i, item in enumerate(items):
         where = f"readings[{i}]"
         if not isinstance(item, list) or len(item) != 4:
             raise PayloadError(topic, where, "expected [ts, gateway, subject, rssi]")
         ts, gateway, subject, rssi = item
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-            raise PayloadError(topic, where + ".ts", f"expected a finite number, got {ts!r}")
         if not isinstance(gateway, str) or not valid_id(gateway):
             raise PayloadError(topic, where + ".gateway", f"expected a gateway id, got {gateway!r}")
         if not isinstance(subject, str) or not subject or len(subject) > MAX_DEVICE_CHARS:
             raise PayloadError(topic, where + ".subject", "expected a non-empty subject id")
-        if isinstance(rssi, bool) or not isinstance(rssi, int | float) or not lo <= rssi <= hi:
-            raise PayloadError(
-                topic, where + ".rssi", f"expected dBm in [{lo}, {hi}], got {rssi!r}"
-            )
-        rows.append((float(ts), gateway, subject, float(rssi)))
+        rows.append((_ts(topic, where, ts), gateway, subject, _rssi(topic, where, rssi)))
     return rows
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from dataclasses import replace
@@ -20,7 +19,7 @@ from proximity.files import load_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gateway_world
-from test_gateway_journal import Message, batches
+from test_gateway_journal import Message, batches, feed
 
 SIGHTINGS = topics.sightings("e2e")
 
@@ -36,14 +35,6 @@ def new_hub(world: gateway_world.World, state: Path) -> tuple[Hub, MemoryBroker]
     hub = Hub(load_store(str(world.store)), MemoryBus(broker), Journal(state), resolver,
               grace_s=1e9)  # fmt: skip
     return hub, broker
-
-
-def feed(hub: Hub, messages: list[Message]) -> None:
-    async def go() -> None:
-        for topic, payload in messages:
-            await hub.on_message(topic, payload)
-
-    asyncio.run(go())
 
 
 def events(broker: MemoryBroker) -> list[dict[str, object]]:
