@@ -22,14 +22,22 @@ from .readings import FloatArray, IntArray
 from .smoothing import Smoother
 from .store import Store
 from .tuning import EngineConfig
-from .zoning import PointModel, adjacency
+from .zoning import PointModel, adjacency, geometric_model
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+"""Version 2 adds ``geo_offset_db``; version 1 files still load (without it)."""
 _MIN_SD_DB = 2.0  # a zone-gateway spread is never trusted below 2 dB (few samples, same spot)
 _P_HEARD_BOUNDS = (0.02, 0.98)
 _BEYOND_M = (5.0, 10.0, 20.0, 40.0)
 """How much further than the surveyed pavement an outside zone's extra points lie, metres:
 a passer-by across the road or 10-40 m along it (see `_beyond_survey`)."""
+_GEO_MIN_GATEWAYS = 3
+"""Geometry places a device only with at least this many gateways (one gateway gives a range,
+not a place, and its offset cannot be told from the device's)."""
+_GEO_MARGIN_DB = 5.0
+"""A geometric street point is kept only if no gateway hears it more than this above the
+surveyed mean: the survey speaks for the pavement it walked, geometry for the rest."""
+_GEO_ITERATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,9 @@ class FingerprintModel:
         sd_db: Spread of the same, dB.
         p_heard: Share of ticks in which the gateway heard a device in the zone.
         samples: Ticks of evidence per zone.
+        geo_offset_db: Per gateway, what the labeled samples read above the geometric
+            model's prediction at their best point in the labeled zone, dB; None when the
+            store gave no geometry (or too few gateways) at calibration.
     """
 
     zones: tuple[str, ...]
@@ -51,6 +62,7 @@ class FingerprintModel:
     sd_db: FloatArray
     p_heard: FloatArray
     samples: tuple[int, ...]
+    geo_offset_db: FloatArray | None = None
 
     def point_model(self, store: Store) -> PointModel:
         """The engine's `PointModel` for ``store`` (zones and gateways must match by id).
@@ -86,7 +98,11 @@ class FingerprintModel:
         var = np.maximum(np.where(np.isnan(sd), cfg.sigma_db, sd), _MIN_SD_DB) ** 2
         var = var + (cfg.sigma_db / 2) ** 2  # devices differ from the surveyor's beyond an offset
         outside = [i for i, z in enumerate(store.zones) if not z.in_store]
-        mu, var, ph, owner = _beyond_survey(mu, var, ph, outside, cfg)
+        offset = self._store_offsets(gw_ids)
+        if offset is not None and store.geometric:
+            mu, var, ph, owner = _geometric_street(store, mean, mu, var, ph, offset)
+        else:
+            mu, var, ph, owner = _beyond_survey(mu, var, ph, outside, cfg)
         return PointModel(
             zone_ids=zone_ids,
             point_zone=owner,
@@ -97,8 +113,14 @@ class FingerprintModel:
             adjacency=adjacency(store),
         )
 
+    def _store_offsets(self, gw_ids: Sequence[str]) -> FloatArray | None:
+        """``geo_offset_db`` in the store's gateway order (None without offsets)."""
+        if self.geo_offset_db is None:
+            return None
+        return np.array([self.geo_offset_db[self.gateways.index(g)] for g in gw_ids])
+
     def to_json(self) -> dict[str, Any]:
-        """JSON form (version 1)."""
+        """JSON form (version 2)."""
 
         def clean(values: FloatArray) -> list[list[float | None]]:
             return [[None if math.isnan(v) else round(float(v), 3) for v in row] for row in values]
@@ -112,6 +134,11 @@ class FingerprintModel:
             "sd_db": clean(self.sd_db),
             "p_heard": clean(self.p_heard),
             "samples": list(self.samples),
+            "geo_offset_db": (
+                None
+                if self.geo_offset_db is None
+                else [round(float(v), 3) for v in self.geo_offset_db]
+            ),
         }
 
     @staticmethod
@@ -123,9 +150,12 @@ class FingerprintModel:
         """
         if not isinstance(data, dict):
             raise InputError(source, None, None, "a model must be a JSON object")
-        if data.get("version") != MODEL_VERSION or data.get("kind") != "fingerprint":
+        if data.get("version") not in (1, MODEL_VERSION) or data.get("kind") != "fingerprint":
             raise InputError(
-                source, None, "version", f"expected a fingerprint model version {MODEL_VERSION}"
+                source,
+                None,
+                "version",
+                f"expected a fingerprint model version 1 or {MODEL_VERSION}",
             )
         for key in ("zones", "gateways", "mean_db", "sd_db", "p_heard", "samples"):
             if key not in data:
@@ -161,6 +191,16 @@ class FingerprintModel:
         p_heard = matrix("p_heard")
         if np.nanmin(p_heard) < 0 or np.nanmax(p_heard) > 1:
             raise InputError(source, None, "p_heard", "must lie in [0, 1]")
+        raw_offset = data.get("geo_offset_db")
+        offset: FloatArray | None = None
+        if raw_offset is not None:
+            if not (
+                isinstance(raw_offset, list)
+                and len(raw_offset) == len(gateways)
+                and all(isinstance(v, int | float) and math.isfinite(v) for v in raw_offset)
+            ):
+                raise InputError(source, None, "geo_offset_db", "must list one number per gateway")
+            offset = np.array(raw_offset, dtype=np.float64)
         return FingerprintModel(
             tuple(zones),
             tuple(gateways),
@@ -168,6 +208,7 @@ class FingerprintModel:
             matrix("sd_db"),
             p_heard,
             tuple(samples),
+            offset,
         )
 
 
@@ -210,6 +251,8 @@ def fit(
     sq = np.zeros((n_z, n_g))
     heard = np.zeros((n_z, n_g))
     ticks = np.zeros(n_z)
+    vectors: list[FloatArray] = []
+    labels: list[IntArray] = []
     sm = Smoother(len(dev_ids), n_g, cfg)
     label = np.full(len(dev_ids), -1, dtype=np.int64)
     tick_of = np.floor(t / cfg.tick_s).astype(np.int64)
@@ -223,6 +266,8 @@ def fit(
         sm.expire(float(t[b - 1]), updated)
         est = sm.est[updated] - p1m[updated, None]
         zl = label[updated]
+        vectors.append(est)
+        labels.append(zl)
         seen = ~np.isnan(est)
         np.add.at(sums, zl, np.where(seen, est, 0.0))
         np.add.at(sq, zl, np.where(seen, est * est, 0.0))
@@ -242,7 +287,99 @@ def fit(
         sd_db=sd,
         p_heard=p_heard,
         samples=tuple(int(n) for n in ticks),
+        geo_offset_db=(
+            _geo_offsets(store, np.vstack(vectors), np.concatenate(labels))
+            if store.geometric and n_g >= _GEO_MIN_GATEWAYS
+            else None
+        ),
     )
+
+
+def _geo_offsets(store: Store, rel: FloatArray, label: IntArray) -> FloatArray:
+    """Per-gateway offsets of the geometric model, fitted on labeled smoothed vectors.
+
+    Each labeled vector (RSSI minus the device's 1 m power, NaN where not heard) is placed at
+    the geometric model's most likely point within its labeled zone (with the device's offset
+    estimated there, and the offsets found so far applied); what each gateway reads above that
+    point's prediction, averaged over the vectors, is its offset. A few rounds, since the best
+    points move with the offsets.
+    """
+    cfg = store.engine
+    gm = geometric_model(store)
+    heard = ~np.isnan(rel)
+    h = heard.astype(np.float64)
+    x = np.where(heard, rel, 0.0)
+    n = h.sum(axis=1, keepdims=True)
+    prior = (cfg.sigma_db / cfg.device_offset_sd_db) ** 2
+    floor_rel = cfg.floor_dbm - cfg.p1m_dbm
+    outside = label[:, None] != gm.point_zone[None, :]
+    rows = np.arange(rel.shape[0])
+    offset = np.zeros(rel.shape[1])
+    for _ in range(_GEO_ITERATIONS):
+        mu = gm.mu + offset[None, :]
+        a = x.sum(axis=1, keepdims=True) - h @ mu.T
+        b = a / (n + prior)
+        ss = (x * x).sum(axis=1, keepdims=True) - 2.0 * (x @ mu.T) + h @ (mu * mu).T
+        ll = -0.5 * (ss - 2.0 * b * a + b * b * n + prior * b * b) / cfg.sigma_db**2
+        silent = -np.logaddexp(0.0, -(floor_rel - mu) * (1.7 / cfg.sigma_db))
+        ll += cfg.miss_weight * ((1.0 - h) @ silent.T)
+        ll[outside] = -np.inf
+        best = ll.argmax(axis=1)
+        resid = np.where(heard, x - gm.mu[best] - b[rows, best][:, None], 0.0)
+        count = h.sum(axis=0)
+        offset = np.where(count > 0, resid.sum(axis=0) / np.maximum(count, 1.0), 0.0)
+    return offset
+
+
+def _geometric_street(
+    store: Store,
+    surveyed: FloatArray,
+    mu: FloatArray,
+    var: FloatArray,
+    p_heard: FloatArray,
+    offset: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Reference points of every zone: its surveyed statistics, and for outside zones the
+    geometric model's points beyond the survey.
+
+    The calibration walk samples the street only on the pavement it walked, sometimes thinly;
+    passers-by are anywhere along and across it. An outside zone therefore also scores as the
+    geometric model's points in its polygon, corrected by the per-gateway offsets fitted at
+    calibration, on the fingerprint's own scale: a Gaussian of spread ``sigma_db`` around the
+    prediction and a chance of being heard that falls as the prediction nears the floor (as for
+    silent gateways). Points that some gateway would hear more than ``_GEO_MARGIN_DB`` above
+    the surveyed mean are dropped: the survey speaks for the pavement it walked.
+
+    Returns:
+        ``mu``, ``var``, ``p_heard`` per point and the zone index of each point (zones in
+        order, each zone's surveyed point first).
+    """
+    cfg = store.engine
+    gm = geometric_model(store)
+    gmu = gm.mu + offset[None, :]
+    floor_rel = cfg.floor_dbm - cfg.p1m_dbm
+    g_ph = np.clip(
+        1.0 / (1.0 + np.exp(-(1.7 / cfg.sigma_db) * (gmu - floor_rel))), *_P_HEARD_BOUNDS
+    )
+    mus: list[FloatArray] = []
+    vars_: list[FloatArray] = []
+    phs: list[FloatArray] = []
+    owner: list[IntArray] = []
+    for z, zone in enumerate(store.zones):
+        mus.append(mu[z : z + 1])
+        vars_.append(var[z : z + 1])
+        phs.append(p_heard[z : z + 1])
+        owner.append(np.array([z], dtype=np.int64))
+        if zone.in_store:
+            continue
+        ceiling = np.where(np.isnan(surveyed[z]), floor_rel, surveyed[z]) + _GEO_MARGIN_DB
+        keep = (gm.point_zone == z) & (gmu <= ceiling[None, :]).all(axis=1)
+        k = int(keep.sum())
+        mus.append(gmu[keep])
+        vars_.append(np.full((k, gmu.shape[1]), cfg.sigma_db**2))
+        phs.append(g_ph[keep])
+        owner.append(np.full(k, z, dtype=np.int64))
+    return np.vstack(mus), np.vstack(vars_), np.vstack(phs), np.concatenate(owner)
 
 
 def _beyond_survey(

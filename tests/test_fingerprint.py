@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from proximity.engine import Engine
+from proximity.errors import InputError
 from proximity.fingerprint import FingerprintModel, fit
 from proximity.readings import Event
 
@@ -103,3 +104,38 @@ def test_shopper_still_placed_inside_with_the_model() -> None:
     kinds = [(e.type, e.zone) for e in events]
     assert ("store_entry", None) in kinds
     assert ("zone_enter", "back") in kinds
+
+
+def test_calibration_fits_per_gateway_offsets_of_the_geometry() -> None:
+    rows, labels = survey()
+    # the back gateway reads 6 dB hot, which the store file does not say
+    rows = [(t, g, d, r + 6.0 if g == "back" else r) for t, g, d, r in rows]
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    m = fit(walks.store(), list(ts), list(gws), list(devs), list(rssi), labels)
+    assert m.geo_offset_db is not None
+    off = dict(zip(m.gateways, m.geo_offset_db.tolist(), strict=True))
+    assert 4.0 < off["back"] - (off["door"] + off["left"]) / 2 < 8.0
+
+
+def test_model_file_keeps_offsets_and_version_1_still_loads() -> None:
+    m = model()
+    assert m.geo_offset_db is not None
+    data = m.to_json()
+    assert data["version"] == 2
+    back = FingerprintModel.from_json(data, "m.json")
+    assert back.geo_offset_db is not None
+    assert np.allclose(back.geo_offset_db, m.geo_offset_db, atol=1e-3)
+    old = {k: v for k, v in data.items() if k != "geo_offset_db"} | {"version": 1}
+    v1 = FingerprintModel.from_json(old, "m.json")
+    assert v1.geo_offset_db is None
+    store = walks.store()
+    # without offsets the street is extrapolated from the survey, as before
+    assert (v1.point_model(store).point_zone == 0).sum() == 5
+    # with them it also scores as the geometric model's street points beyond the survey
+    assert (back.point_model(store).point_zone == 0).sum() > 5
+    for bad in ({"version": 3}, {"geo_offset_db": [1.0]}):
+        try:
+            FingerprintModel.from_json(data | bad, "m.json")
+        except InputError:
+            continue
+        raise AssertionError(bad)
