@@ -10,7 +10,8 @@ Per tick (``tick_s`` of the readings' clock) the engine
    ``enter_prob`` posterior, for ``confirm_s`` before the decision moves,
 5. ends presence explicitly: a device unheard for ``exit_timeout_s`` leaves its zone and the
    store; a device placed in an ``outside`` zone has left the store at once,
-6. turns decisions into contract events through `proximity.presence.Presence`.
+6. turns decisions into contract events through `proximity.presence.Presence`, and releases a
+   held street exit early once the device is heard walking away from the store.
 
 The engine is pure: it reads no clock; time is the readings' ``ts``.
 """
@@ -75,6 +76,10 @@ class _Slots:
     step_est: FloatArray
     cp_llr: FloatArray
     cp_since: FloatArray
+    hold_at: FloatArray
+    hold_ref: FloatArray
+    hold_heard: IntArray
+    hold_low_since: FloatArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -124,6 +129,12 @@ class Engine:
         self._gw_index = store.gateway_index()
         self._zone_ids = self.model.zone_ids
         self._zone_in_store = np.array([z.in_store for z in store.zones])
+        inside = self._zone_in_store[self.model.point_zone]
+        if inside.all() or not inside.any():
+            self._gw_inside = np.ones(len(store.gateways), dtype=bool)
+        else:
+            # a gateway of the store: it hears some point of the store best
+            self._gw_inside = self.model.mu[inside].max(axis=0) > self.model.mu[~inside].max(axis=0)
         self._generator = _generator(self.model.adjacency, [z.kind for z in store.zones], self.cfg)
         self._prior = _initial_prior([z.kind for z in store.zones])
 
@@ -346,6 +357,8 @@ class Engine:
             s.decided[slot] = cand
             s.chal[slot] = -1
             device = self.devices.ids[int(s.code[slot])]
+            if inside and not self._zone_in_store[cand]:
+                s.hold_at[slot] = -np.inf
             came_in = t
             if not inside and self._zone_in_store[cand] and s.cp_llr[slot] > 0:
                 came_in = max(float(s.cp_since[slot]), t - cfg.entry_backdate_max_s)
@@ -354,6 +367,53 @@ class Engine:
                     device, self._zone_ids[cand], t, float(conf[i]), entered_at=came_in
                 )
             )
+        if cfg.exit_release_drop_db > 0:
+            events.extend(self._release_exits(u, est, t_dev))
+        return events
+
+    def _release_exits(self, u: IntArray, est: FloatArray, t_dev: FloatArray) -> list[Event]:
+        """Publish held street exits of devices that are really walking away.
+
+        A shopper misplaced on the street while standing by the shop window is heard by the
+        store's gateways as well as before; one who left walks along the pavement, away from
+        all of them, and one after the other hears her less or not at all. Her level is the
+        mean smoothed RSSI over the store's gateways (those that hear some point of the store
+        best), the sensitivity floor where one does not hear her. A held exit is released at
+        once (`Presence.release_held`, still stamped with the time of the move) once, for
+        ``exit_release_s``, the level has stayed ``exit_release_drop_db`` below its value at
+        the move and ``exit_release_lost`` fewer of the store's gateways hear the device.
+        """
+        cfg = self.cfg
+        s = self._s
+        events: list[Event] = []
+        inside = est[:, self._gw_inside]
+        unheard = np.isnan(inside)
+        level = np.where(unheard, cfg.floor_dbm, np.maximum(inside, cfg.floor_dbm)).mean(axis=1)
+        n_heard = (~unheard).sum(axis=1)
+        watch = np.flatnonzero(~np.isnan(s.hold_at[u]))  # -inf: a move out just decided
+        for i in watch.tolist():
+            slot = int(u[i])
+            device = self.devices.ids[int(s.code[slot])]
+            at = self.presence.held_exit(device)
+            if at is None:
+                s.hold_at[slot] = np.nan
+                continue
+            t = float(t_dev[i])
+            if s.hold_at[slot] != at:
+                s.hold_at[slot] = at
+                s.hold_ref[slot] = level[i]
+                s.hold_heard[slot] = n_heard[i]
+                s.hold_low_since[slot] = np.nan
+                continue
+            fallen = level[i] <= s.hold_ref[slot] - cfg.exit_release_drop_db
+            if not (fallen and n_heard[i] <= s.hold_heard[slot] - cfg.exit_release_lost):
+                s.hold_low_since[slot] = np.nan
+                continue
+            if np.isnan(s.hold_low_since[slot]):
+                s.hold_low_since[slot] = t
+            if t - s.hold_low_since[slot] >= cfg.exit_release_s:
+                s.hold_at[slot] = np.nan
+                events.extend(self.presence.release_held(device, t))
         return events
 
     def _store_llr(self, ll: FloatArray) -> FloatArray:
@@ -444,6 +504,10 @@ class Engine:
             step_est=np.full((n, len(self.store.gateways)), np.nan),
             cp_llr=np.zeros(n),
             cp_since=np.full(n, np.nan),
+            hold_at=np.full(n, np.nan),
+            hold_ref=np.full(n, np.nan),
+            hold_heard=np.zeros(n, dtype=np.int64),
+            hold_low_since=np.full(n, np.nan),
             code=np.full(n, -1, dtype=np.int64),
         )
 
@@ -491,6 +555,9 @@ class Engine:
         s.step_est[slot] = np.nan
         s.cp_llr[slot] = 0.0
         s.cp_since[slot] = np.nan
+        s.hold_at[slot] = np.nan
+        s.hold_ref[slot] = np.nan
+        s.hold_low_since[slot] = np.nan
         self._smoother.reset(np.array([slot]))
         s.free.append(slot)
         self.stats.evicted += 1

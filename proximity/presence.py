@@ -252,6 +252,32 @@ class Presence:
             del self._state[device]
         return events
 
+    def held_exit(self, device: str) -> float | None:
+        """When the device's held move from the store to an ``outside`` zone was decided
+        (None: no such move is held)."""
+        state = self._state.get(device)
+        if state is None or state.held is None or state.zone is None:
+            return None
+        old = self._zones.get(state.zone)
+        new = self._zones.get(state.held[0])
+        if old is None or new is None or not old.in_store or new.in_store:
+            return None
+        return state.held[1]
+
+    def release_held(self, device: str, ts: float) -> list[Event]:
+        """Publish the device's held street exit now, at ``ts``, before ``visit_gap_s`` has
+        run out: the decider has evidence that the device is really leaving. Its events keep
+        the time the move was decided; nothing happens when no street exit is held."""
+        if self.held_exit(device) is None:
+            return []
+        state = self._state[device]
+        assert state.held is not None
+        target, at, conf = state.held
+        state.held = None  # its entry in the hold queue is skipped when it falls due
+        events = self._due_dwell(device, state, at)
+        events += self._move(device, state, target, at, conf)
+        return _released(events, ts)
+
     def tick(self, ts: float) -> list[Event]:
         """Events due at or before ``ts``: confirmed held moves, then dwell (each stamped with
         the moment it happened, released at ``ts``)."""

@@ -184,3 +184,41 @@ def test_entry_says_since_when_the_device_came_in_and_is_stamped_when_decided() 
         assert decided - 10.0 <= stamped <= decided
         assert abs(stamped - 14.0) < abs(decided - 14.0)
         assert abs(stamped - 14.0) <= 1.5
+
+
+def _outside_the_door(t: float) -> tuple[float, float] | None:
+    """In the back zone until 30 s, then on the pavement just outside the door."""
+    return (3.0, 7.0) if t < 30 else (5.0, -2.0)
+
+
+def _store_exit(rows: list[tuple[float, str, str, float]], release: bool) -> Event:
+    store = walks.store()
+    if not release:
+        store = dataclasses.replace(
+            store, engine=dataclasses.replace(store.engine, exit_release_drop_db=0.0)
+        )
+    engine = Engine(store)
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    engine.ingest_rows(ts, gws, devs, rssi)
+    events = engine.advance(max(ts)) + engine.flush()
+    return next(e for e in events if e.type == "store_exit" and e.device == "p")
+
+
+def test_a_held_street_exit_is_released_once_the_device_walks_away() -> None:
+    gap = walks.store().engine.visit_gap_s
+    heard = walks.readings(_outside_the_door, "p", 1.0, seed=2, until=45.0)
+    # walking away along the pavement: the back gateways lose her, the door's reading falls
+    away = [(45.0 + k, "door", "p", -75.0 - 0.7 * k) for k in range(25)]
+    rows = heard + away + [(200.0, "door", "other", -85.0)]
+    held = _store_exit(rows, release=False)
+    released = _store_exit(rows, release=True)
+    assert held.published is not None and held.published - held.ts >= gap
+    assert released.ts == held.ts  # still stamped with the decision
+    assert released.published is not None and released.published - released.ts < gap - 5.0
+
+
+def test_a_device_lingering_by_the_shopfront_keeps_the_full_hold() -> None:
+    gap = walks.store().engine.visit_gap_s
+    rows = walks.readings(_outside_the_door, "p", 1.0, seed=2, until=100.0)
+    exit_event = _store_exit([*rows, (200.0, "door", "other", -85.0)], release=True)
+    assert exit_event.published is not None and exit_event.published - exit_event.ts >= gap

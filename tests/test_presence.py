@@ -158,3 +158,32 @@ def test_an_entry_is_stamped_when_decided_and_says_since_when_the_device_came_in
     q.update("e", "street", 10.0)
     ev = q.update("e", "entrance", 16.0, entered_at=4.0)
     assert [(e.ts, e.since) for e in ev if e.type == "store_entry"] == [(16.0, 10.0)]
+
+
+def test_a_held_exit_released_early_keeps_the_time_it_happened() -> None:
+    p = Presence(walks.store())
+    p.update("d", "entrance", 0.0)
+    assert p.release_held("d", 1.0) == []  # nothing held
+    p.update("d", "street", 3.0)
+    assert p.held_exit("d") == 3.0
+    ev = p.release_held("d", 9.0)  # the decider sees the device walking away
+    assert [(e.type, e.zone, e.ts, e.published) for e in ev] == [
+        ("zone_exit", "entrance", 3.0, 9.0),
+        ("store_exit", None, 3.0, 9.0),
+        ("zone_enter", "street", 3.0, 9.0),
+    ]
+    assert p.visit_of("d") is None and p.held_exit("d") is None
+    assert p.tick(3.0 + walks.store().engine.visit_gap_s) == []  # not published twice
+
+
+def test_only_a_held_street_exit_is_released_early() -> None:
+    p = Presence(walks.store())
+    p.update("d", "entrance", 0.0)
+    p.update("d", "back", 20.0)  # a move inside the store, held min_stay_s
+    assert p.held_exit("d") is None
+    assert p.release_held("d", 21.0) == []
+    assert [(e.type, e.zone) for e in p.tick(30.0)] == [
+        ("zone_dwell", "entrance"),
+        ("zone_exit", "entrance"),
+        ("zone_enter", "back"),
+    ]
