@@ -94,17 +94,11 @@ class Presence:
         entered_at: float | None = None,
     ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes,
-        released at ``ts`` (see `_update` for the rules)."""
-        return _released(self._update(device, zone, ts, confidence, entered_at=entered_at), ts)
+        released at ``ts`` (see `_decide` for the rules)."""
+        return _released(self._decide(device, zone, ts, confidence, entered_at), ts)
 
-    def _update(
-        self,
-        device: str,
-        zone: str | None,
-        ts: float,
-        confidence: float | None = None,
-        *,
-        entered_at: float | None = None,
+    def _decide(
+        self, device: str, zone: str | None, ts: float, conf: float | None, came: float | None
     ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
 
@@ -120,7 +114,7 @@ class Presence:
         truthful; only its publication waits. A device that goes silent (``zone`` None)
         while a move is held makes that move and then leaves, at once.
 
-        ``entered_at`` (at most ``ts``) is the decider's estimate of when the device came in.
+        ``came`` (at most ``ts``) is the decider's estimate of when the device came in.
         A move that opens a visit is still stamped ``ts``, the decision (the contract's
         ``ts``); the estimate, never before the device's previous event, becomes the visit's
         start: ``since`` of its ``store_entry`` and of its ``store_exit``, and so the visit's
@@ -146,13 +140,13 @@ class Presence:
         gap = self._hold_for(state, zone)
         if state is not None and gap > 0:
             assert zone is not None
-            state.held = (zone, ts, confidence)
+            state.held = (zone, ts, conf)
             heapq.heappush(self._holds, (ts + gap, device, ts))
             return []
         began = ts
-        if entered_at is not None and entered_at < ts and (state is None or not state.visit_id):
-            began = max(entered_at, state.last_ts if state is not None else entered_at)
-        return self._move(device, state, zone, ts, confidence, began)
+        if came is not None and came < ts and (state is None or not state.visit_id):
+            began = max(came, state.last_ts if state is not None else came)
+        return self._move(device, state, zone, ts, conf, began)
 
     def _hold_for(self, state: _State | None, zone: str | None) -> float:
         """How long a move of a device in ``state`` to ``zone`` is held (0: not held)."""

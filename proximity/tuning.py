@@ -169,12 +169,12 @@ class EngineConfig:
     visit, no exit, no second welcome). Exits through the street are published this much
     later, stamped with the time the device was placed outside; silence (the exit timeout)
     still ends a visit at once. The trade-off, measured on the default scenario with latency
-    taken to publication and without the early release below: 20 s gives exits at p50 / p95 24 / 37 s (phones) and store-entry
-    precision 42 %; 45 s lets more misplaced shoppers (standing by the window inside, heard for
-    minutes) stay one visit, precision 46 %, but exits come at 48 / 56 s; 15 s, 19 / 32 s and
-    38 %. Real leavers stay audible on the street for 20-40 s, so silence rarely confirms an
-    exit sooner; ``exit_release_drop_db`` publishes sooner the exits of devices heard walking
-    away (these figures were measured without it). 0 turns it off."""
+    taken to publication and without the early release below: 20 s gives exits at p50 / p95
+    24 / 37 s (phones) and store-entry precision 42 %; 45 s lets more misplaced shoppers
+    (standing by the window inside, heard for minutes) stay one visit, precision 46 %, but
+    exits come at 48 / 56 s; 15 s, 19 / 32 s and 38 %. Real leavers stay audible on the
+    street for 20-40 s, so silence rarely confirms an exit sooner; ``exit_release_drop_db``
+    publishes sooner the exits of devices heard walking away. 0 turns it off."""
 
     exit_release_drop_db: float = 3.0
     """A held street exit (``visit_gap_s``) is published at once when the device is walking
