@@ -22,7 +22,7 @@ from .readings import FloatArray, IntArray
 from .smoothing import Smoother
 from .store import Store
 from .tuning import EngineConfig
-from .zoning import PointModel, adjacency, geometric_model
+from .zoning import PointModel, adjacency, geometric_model, heard_probability, log_missed
 
 MODEL_VERSION = 2
 """Version 2 adds ``geo_offset_db``; version 1 files still load (without it)."""
@@ -321,7 +321,7 @@ def _geo_offsets(store: Store, rel: FloatArray, label: IntArray) -> FloatArray:
         b = a / (n + prior)
         ss = (x * x).sum(axis=1, keepdims=True) - 2.0 * (x @ mu.T) + h @ (mu * mu).T
         ll = -0.5 * (ss - 2.0 * b * a + b * b * n + prior * b * b) / cfg.sigma_db**2
-        silent = -np.logaddexp(0.0, -(floor_rel - mu) * (1.7 / cfg.sigma_db))
+        silent = log_missed(mu, floor_rel, cfg.sigma_db)
         ll += cfg.miss_weight * ((1.0 - h) @ silent.T)
         ll[outside] = -np.inf
         best = ll.argmax(axis=1)
@@ -358,9 +358,7 @@ def _geometric_street(
     gm = geometric_model(store)
     gmu = gm.mu + offset[None, :]
     floor_rel = cfg.floor_dbm - cfg.p1m_dbm
-    g_ph = np.clip(
-        1.0 / (1.0 + np.exp(-(1.7 / cfg.sigma_db) * (gmu - floor_rel))), *_P_HEARD_BOUNDS
-    )
+    g_ph = np.clip(heard_probability(gmu, floor_rel, cfg.sigma_db), *_P_HEARD_BOUNDS)
     mus: list[FloatArray] = []
     vars_: list[FloatArray] = []
     phs: list[FloatArray] = []
@@ -408,8 +406,7 @@ def _beyond_survey(
     """
     n = cfg.path_loss_n
     floor_rel = cfg.floor_dbm - cfg.p1m_dbm
-    # above the floor: a logistic stand-in for the normal CDF, as for silent gateways
-    scale = 1.7 / np.sqrt(var)
+    sd = np.sqrt(var)
     mus: list[FloatArray] = []
     vars_: list[FloatArray] = []
     phs: list[FloatArray] = []
@@ -422,10 +419,10 @@ def _beyond_survey(
         if z not in outside:
             continue
         d0 = 10.0 ** (-np.minimum(mu[z], 0.0) / (10.0 * n))
-        here = 1.0 / (1.0 + np.exp(-scale[z] * (mu[z] - floor_rel)))
+        here = heard_probability(mu[z], floor_rel, sd[z])
         for extra in _BEYOND_M:
             m = -10.0 * n * np.log10(np.sqrt(d0 * d0 + extra * extra))
-            there = 1.0 / (1.0 + np.exp(-scale[z] * (m - floor_rel)))
+            there = heard_probability(m, floor_rel, sd[z])
             mus.append(m)
             vars_.append(var[z])
             phs.append(np.clip(p_heard[z] * there / here, *_P_HEARD_BOUNDS))

@@ -127,10 +127,7 @@ class Presence:
                 state.held = None
                 return self._due_dwell(device, state, ts)
             if zone is None:
-                state.held = None
-                events = self._due_dwell(device, state, at)
-                events += self._move(device, state, target, at, conf)
-                return events + self._move(device, state, None, ts, None)
+                return self._make_held(device, state) + self._move(device, state, None, ts, None)
             new = self._zones.get(zone)
             old = self._zones.get(target)
             if new is not None and old is not None and not new.in_store and not old.in_store:
@@ -264,13 +261,16 @@ class Presence:
         the time the move was decided; nothing happens when no street exit is held."""
         if self.held_exit(device) is None:
             return []
-        state = self._state[device]
+        # its entry in the hold queue is skipped when it falls due
+        return _released(self._make_held(device, self._state[device]), ts)
+
+    def _make_held(self, device: str, state: _State) -> list[Event]:
+        """Make the device's held move now, stamped with the time it was decided (with the
+        dwell of the stay it ends, if that fell due before)."""
         assert state.held is not None
         target, at, conf = state.held
-        state.held = None  # its entry in the hold queue is skipped when it falls due
-        events = self._due_dwell(device, state, at)
-        events += self._move(device, state, target, at, conf)
-        return _released(events, ts)
+        state.held = None
+        return self._due_dwell(device, state, at) + self._move(device, state, target, at, conf)
 
     def tick(self, ts: float) -> list[Event]:
         """Events due at or before ``ts``: confirmed held moves, then dwell (each stamped with
@@ -284,10 +284,7 @@ class Presence:
             state = self._state.get(device)
             if state is None or state.held is None or state.held[1] != moved_at:
                 continue  # came back, or moved on, or left for good already
-            target, _, conf = state.held
-            state.held = None
-            events += self._due_dwell(device, state, moved_at)
-            events += self._move(device, state, target, moved_at, conf)
+            events += self._make_held(device, state)
         deferred: list[tuple[float, str, str, float]] = []
         while self._dwell and self._dwell[0][0] <= ts:
             item = heapq.heappop(self._dwell)

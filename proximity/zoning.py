@@ -202,8 +202,7 @@ class PointModel:
         key = (p1m, cfg.floor_dbm, cfg.sigma_db)
         table = self._tables.get(key)
         if table is None:
-            z = (cfg.floor_dbm - p1m - self.mu) * (1.7 / cfg.sigma_db)
-            table = -np.logaddexp(0.0, -z)
+            table = log_missed(self.mu, cfg.floor_dbm - p1m, cfg.sigma_db)
             self._tables[key] = table
         return table
 
@@ -219,6 +218,19 @@ class PointModel:
         zone_ll = np.full((ll.shape[0], len(self.zone_ids)), -np.inf)
         zone_ll[:, self.point_zone[starts]] = np.maximum.reduceat(ll, starts, axis=1)
         return zone_ll
+
+
+def log_missed(mu: FloatArray, floor: float, sigma: float | FloatArray) -> FloatArray:
+    """log P(not heard) of links of mean RSSI ``mu`` with spread ``sigma`` and sensitivity
+    ``floor`` (same reference as ``mu``): a logistic stand-in for the normal CDF."""
+    out: FloatArray = -np.logaddexp(0.0, -(floor - mu) * (1.7 / sigma))
+    return out
+
+
+def heard_probability(mu: FloatArray, floor: float, sigma: float | FloatArray) -> FloatArray:
+    """P(heard) of links of mean RSSI ``mu``: the complement of `log_missed`'s logistic."""
+    out: FloatArray = 1.0 / (1.0 + np.exp(-(1.7 / sigma) * (mu - floor)))
+    return out
 
 
 def geometric_model(store: Store) -> PointModel:
