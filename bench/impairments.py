@@ -24,7 +24,7 @@ from proximity.evaluate import score
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "config" / "scenarios" / "default.yaml"
 
-_OFF = {
+_OFF: dict[str, float] = {
     "shadow_sigma_db": 0,
     "body_db": 0,
     "channel_sd_db": 0,
