@@ -7,7 +7,8 @@ offsets, nulls and body blocking are averaged away completely. What is left is t
 RSSI at the true position plus the scenario's static, spatially correlated shadowing, which
 no amount of averaging removes while a shopper stands still. The oracle places that vector by
 maximum likelihood over the geometric model's points (the engine's model, with the true
-offsets) and scores the share of in-store time placed in the right zone (private zones aside).
+offsets) and scores the share of in-store time placed in the right zone, private zones
+included, as `proximity eval` scores the engine.
 
 A zone accuracy above this figure would need fewer shadowing errors than the radio has: it is
 an upper bound for any method working from these gateways, not a target for the engine.
@@ -76,7 +77,7 @@ def ceiling(result: SimResult) -> tuple[float, float]:
         ts = np.arange(max(track.start, 0.0), min(track.end, end), STEP_S)
         x, y = track.position(ts)
         zone = zone_of(x, y, polygons)
-        keep = np.array([z >= 0 and zones[z].in_store and not zones[z].private for z in zone])
+        keep = np.array([z >= 0 and zones[z].in_store for z in zone])
         if not keep.any():
             continue
         x, y, zone = x[keep], y[keep], zone[keep]

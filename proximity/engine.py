@@ -80,6 +80,8 @@ class _Slots:
     hold_ref: FloatArray
     hold_heard: IntArray
     hold_low_since: FloatArray
+    in_level: FloatArray
+    in_heard: IntArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -368,10 +370,12 @@ class Engine:
                 )
             )
         if cfg.exit_release_drop_db > 0:
-            events.extend(self._release_exits(u, est, t_dev))
+            events.extend(self._release_exits(u, est, t_dev, self._zone_in_store[best]))
         return events
 
-    def _release_exits(self, u: IntArray, est: FloatArray, t_dev: FloatArray) -> list[Event]:
+    def _release_exits(
+        self, u: IntArray, est: FloatArray, t_dev: FloatArray, in_front: np.ndarray
+    ) -> list[Event]:
         """Publish held street exits of devices that are really walking away.
 
         A shopper misplaced on the street while standing by the shop window is heard by the
@@ -381,7 +385,10 @@ class Engine:
         best), the sensitivity floor where one does not hear her. A held exit is released at
         once (`Presence.release_held`, still stamped with the time of the move) once, for
         ``exit_release_s``, the level has stayed ``exit_release_drop_db`` below its value at
-        the move and ``exit_release_lost`` fewer of the store's gateways hear the device.
+        the last step that still found a zone of the store most likely (``in_front``) and
+        ``exit_release_lost`` fewer of the store's gateways hear the device than then. The
+        reference is taken before the move because the move out is decided only once the
+        street is nearly certain, seconds into the walk away.
         """
         cfg = self.cfg
         s = self._s
@@ -390,6 +397,8 @@ class Engine:
         unheard = np.isnan(inside)
         level = np.where(unheard, cfg.floor_dbm, np.maximum(inside, cfg.floor_dbm)).mean(axis=1)
         n_heard = (~unheard).sum(axis=1)
+        s.in_level[u[in_front]] = level[in_front]
+        s.in_heard[u[in_front]] = n_heard[in_front]
         watch = np.flatnonzero(~np.isnan(s.hold_at[u]))  # -inf: a move out just decided
         for i in watch.tolist():
             slot = int(u[i])
@@ -401,8 +410,9 @@ class Engine:
             t = float(t_dev[i])
             if s.hold_at[slot] != at:
                 s.hold_at[slot] = at
-                s.hold_ref[slot] = level[i]
-                s.hold_heard[slot] = n_heard[i]
+                known = not np.isnan(s.in_level[slot])
+                s.hold_ref[slot] = s.in_level[slot] if known else level[i]
+                s.hold_heard[slot] = s.in_heard[slot] if known else n_heard[i]
                 s.hold_low_since[slot] = np.nan
                 continue
             fallen = level[i] <= s.hold_ref[slot] - cfg.exit_release_drop_db
@@ -508,6 +518,8 @@ class Engine:
             hold_ref=np.full(n, np.nan),
             hold_heard=np.zeros(n, dtype=np.int64),
             hold_low_since=np.full(n, np.nan),
+            in_level=np.full(n, np.nan),
+            in_heard=np.zeros(n, dtype=np.int64),
             code=np.full(n, -1, dtype=np.int64),
         )
 
@@ -542,22 +554,10 @@ class Engine:
     def _evict(self, slot: int) -> None:
         s = self._s
         self._slot_of_code[s.code[slot]] = -1
-        s.code[slot] = -1
-        s.post[slot] = self._prior
-        s.decided[slot] = -1
-        s.chal[slot] = -1
-        s.last_seen[slot] = -np.inf
-        s.last_step[slot] = -np.inf
-        s.n_read[slot] = 0
-        s.p1m[slot] = self.cfg.p1m_dbm
-        s.off_mean[slot] = 0.0
-        s.off_n[slot] = 0.0
-        s.step_est[slot] = np.nan
-        s.cp_llr[slot] = 0.0
-        s.cp_since[slot] = np.nan
-        s.hold_at[slot] = np.nan
-        s.hold_ref[slot] = np.nan
-        s.hold_low_since[slot] = np.nan
+        fresh = self._new_slots(1)
+        for f in dataclasses.fields(_Slots):
+            if f.name != "free":
+                getattr(s, f.name)[slot] = getattr(fresh, f.name)[0]
         self._smoother.reset(np.array([slot]))
         s.free.append(slot)
         self.stats.evicted += 1

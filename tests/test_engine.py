@@ -187,8 +187,8 @@ def test_entry_says_since_when_the_device_came_in_and_is_stamped_when_decided() 
 
 
 def _outside_the_door(t: float) -> tuple[float, float] | None:
-    """In the back zone until 30 s, then on the pavement just outside the door."""
-    return (3.0, 7.0) if t < 30 else (5.0, -2.0)
+    """In the back zone until 30 s, then on the pavement, 3 m out from the door."""
+    return (3.0, 7.0) if t < 30 else (5.0, -4.0)
 
 
 def _store_exit(rows: list[tuple[float, str, str, float]], release: bool) -> Event:
