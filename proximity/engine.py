@@ -255,7 +255,9 @@ class Engine:
                 events.extend(self._tick(batch.take(slice(a, b))))
         if self._next_tick is not None:
             self._next_tick = max(self._next_tick, end_tick)
-        events.sort(key=lambda e: e.ts)
+        # in the order they were released (a held move is released after its time stamp);
+        # stable, so that the events of one tick keep the order they were made in
+        events.sort(key=lambda e: e.ts if e.published is None else e.published)
         self.stats.events += len(events)
         return events
 
@@ -371,6 +373,24 @@ class Engine:
             )
         if cfg.exit_release_drop_db > 0:
             events.extend(self._release_exits(u, est, t_dev, self._zone_in_store[best]))
+        if cfg.entry_hold_s > 0 and cfg.entry_release_prob < 1:
+            events.extend(self._release_entries(u, p, t_dev))
+        return events
+
+    def _release_entries(self, u: IntArray, p: FloatArray, t_dev: FloatArray) -> list[Event]:
+        """Publish held entries (``entry_hold_s``) of devices the filter is sure are in: the
+        store's zones together hold at least ``entry_release_prob`` of the posterior."""
+        s = self._s
+        inz = self._zone_in_store
+        decided = s.decided[u]
+        placed_in = (decided >= 0) & inz[np.maximum(decided, 0)]
+        p_in = np.where(inz[None, :], p, 0.0).sum(axis=1)
+        sure = placed_in & (p_in >= self.cfg.entry_release_prob)
+        events: list[Event] = []
+        for i in np.flatnonzero(sure).tolist():
+            device = self.devices.ids[int(s.code[int(u[i])])]
+            if self.presence.held_entry(device) is not None:
+                events.extend(self.presence.release_held(device, float(t_dev[i])))
         return events
 
     def _release_exits(

@@ -35,6 +35,8 @@ class _State:
     dwell_due: float | None = None
     held: tuple[str, float, float | None] | None = None
     """A move not yet published: (zone, when, confidence)."""
+    held_began: float | None = None
+    """When a held move that opens a visit estimates the device came in."""
     last_ts: float = -float("inf")
     """Time of the device's latest event (a back-dated entry never goes before it)."""
 
@@ -121,29 +123,39 @@ class Presence:
         duration. Moves that open no visit ignore it.
         """
         state = self._state.get(device)
+        began = ts
+        if came is not None and came < ts and (state is None or not state.visit_id):
+            began = max(came, state.last_ts if state is not None else came)
+        made: list[Event] = []
         if state is not None and state.held is not None:
-            target, at, conf = state.held
+            target, at, conf_held = state.held
+            entering = not state.visit_id
             if zone == state.zone:
                 state.held = None
                 return self._due_dwell(device, state, ts)
             if zone is None:
+                if entering:  # heard going in, then never again: it did not come in
+                    state.held = None
+                    return self._move(device, state, None, ts, None)
                 return self._make_held(device, state) + self._move(device, state, None, ts, None)
             new = self._zones.get(zone)
             old = self._zones.get(target)
+            both_in = new is not None and old is not None and new.in_store and old.in_store
             if new is not None and old is not None and not new.in_store and not old.in_store:
-                state.held = (zone, at, conf)  # still out: the exit time stands
+                state.held = (zone, at, conf_held)  # still out: the exit time stands
                 return []
+            if entering and both_in:
+                # deeper into the store: the held entry is confirmed, stamped when decided
+                made = self._make_held(device, state)
             state.held = None
         gap = self._hold_for(state, zone)
         if state is not None and gap > 0:
             assert zone is not None
             state.held = (zone, ts, conf)
+            state.held_began = began
             heapq.heappush(self._holds, (ts + gap, device, ts))
-            return []
-        began = ts
-        if came is not None and came < ts and (state is None or not state.visit_id):
-            began = max(came, state.last_ts if state is not None else came)
-        return self._move(device, state, zone, ts, conf, began)
+            return made
+        return made + self._move(device, state, zone, ts, conf, began)
 
     def _hold_for(self, state: _State | None, zone: str | None) -> float:
         """How long a move of a device in ``state`` to ``zone`` is held (0: not held)."""
@@ -151,9 +163,11 @@ class Presence:
             return 0.0
         old = self._zones.get(state.zone)
         new = self._zones.get(zone)
-        if old is None or new is None or not old.in_store:
+        if old is None or new is None:
             return 0.0
         cfg = self.store.engine
+        if not old.in_store:
+            return cfg.entry_hold_s if new.in_store else 0.0
         return cfg.min_stay_s if new.in_store else cfg.visit_gap_s
 
     def _move(
@@ -246,20 +260,29 @@ class Presence:
     def held_exit(self, device: str) -> float | None:
         """When the device's held move from the store to an ``outside`` zone was decided
         (None: no such move is held)."""
+        return self._held_crossing(device, leaving=True)
+
+    def held_entry(self, device: str) -> float | None:
+        """When the device's held move from an ``outside`` zone into the store was decided
+        (None: no such move is held)."""
+        return self._held_crossing(device, leaving=False)
+
+    def _held_crossing(self, device: str, *, leaving: bool) -> float | None:
         state = self._state.get(device)
         if state is None or state.held is None or state.zone is None:
             return None
         old = self._zones.get(state.zone)
         new = self._zones.get(state.held[0])
-        if old is None or new is None or not old.in_store or new.in_store:
+        if old is None or new is None or old.in_store != leaving or new.in_store == leaving:
             return None
         return state.held[1]
 
     def release_held(self, device: str, ts: float) -> list[Event]:
-        """Publish the device's held street exit now, at ``ts``, before ``visit_gap_s`` has
-        run out: the decider has evidence that the device is really leaving. Its events keep
-        the time the move was decided; nothing happens when no street exit is held."""
-        if self.held_exit(device) is None:
+        """Publish the device's held street exit or store entry now, at ``ts``, before its
+        hold has run out: the decider has evidence that the device is really leaving or
+        really in. Its events keep the time the move was decided; nothing happens when
+        neither is held."""
+        if self.held_exit(device) is None and self.held_entry(device) is None:
             return []
         # its entry in the hold queue is skipped when it falls due
         return _released(self._make_held(device, self._state[device]), ts)
@@ -269,8 +292,11 @@ class Presence:
         dwell of the stay it ends, if that fell due before)."""
         assert state.held is not None
         target, at, conf = state.held
-        state.held = None
-        return self._due_dwell(device, state, at) + self._move(device, state, target, at, conf)
+        began = state.held_began if state.held_began is not None else at
+        state.held = state.held_began = None
+        return self._due_dwell(device, state, at) + self._move(
+            device, state, target, at, conf, min(began, at)
+        )
 
     def tick(self, ts: float) -> list[Event]:
         """Events due at or before ``ts``: confirmed held moves, then dwell (each stamped with

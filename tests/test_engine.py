@@ -222,3 +222,27 @@ def test_a_device_lingering_by_the_shopfront_keeps_the_full_hold() -> None:
     rows = walks.readings(_outside_the_door, "p", 1.0, seed=2, until=100.0)
     exit_event = _store_exit([*rows, (200.0, "door", "other", -85.0)], release=True)
     assert exit_event.published is not None and exit_event.published - exit_event.ts >= gap
+
+
+def _entry(hold: float, release: float) -> Event:
+    store = walks.store()
+    store = dataclasses.replace(
+        store,
+        engine=dataclasses.replace(store.engine, entry_hold_s=hold, entry_release_prob=release),
+    )
+    rows = walks.readings(walks.shopper, "fob", 0.1, seed=1)
+    engine = Engine(store)
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    engine.ingest_rows(ts, gws, devs, rssi)
+    events = engine.advance(max(ts)) + engine.flush()
+    return next(e for e in events if e.type == "store_entry")
+
+
+def test_a_held_entry_keeps_its_decision_time_and_a_sure_one_is_published_early() -> None:
+    at_once = _entry(0.0, 1.0)
+    held = _entry(8.0, 1.0)
+    sure = _entry(8.0, 0.9)  # this walk reaches 0.9 in the store 1.5 s after the decision
+    assert at_once.published == at_once.ts
+    assert held.ts == sure.ts == at_once.ts  # stamped with the decision either way
+    assert held.published is not None and held.published >= held.ts + 8.0
+    assert sure.published is not None and sure.ts < sure.published < sure.ts + 8.0

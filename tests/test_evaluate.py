@@ -22,7 +22,7 @@ zones:
   - {id: entrance, kind: entrance, polygon: [[0, 0], [6, 0], [6, 4], [0, 4]]}
   - {id: sales, kind: sales, polygon: [[6, 0], [20, 0], [20, 12], [6, 12]]}
   - {id: fitting, kind: private, polygon: [[0, 4], [6, 4], [6, 12], [0, 12]]}
-engine: {min_stay_s: 0, visit_gap_s: 0}  # decisions become events as they are
+engine: {min_stay_s: 0, visit_gap_s: 0, entry_hold_s: 0}  # decisions become events as they are
 """
 
 

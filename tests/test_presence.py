@@ -14,7 +14,8 @@ def immediate() -> Store:
     """The test store with every move published at once (no held moves)."""
     store = walks.store()
     return dataclasses.replace(
-        store, engine=dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0)
+        store,
+        engine=dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0, entry_hold_s=0.0),
     )
 
 
@@ -187,3 +188,63 @@ def test_only_a_held_street_exit_is_released_early() -> None:
         ("zone_exit", "entrance"),
         ("zone_enter", "back"),
     ]
+
+
+def entry_held(seconds: float = 8.0) -> Store:
+    """The test store with entries held ``seconds`` (the rest as configured)."""
+    store = walks.store()
+    return dataclasses.replace(
+        store, engine=dataclasses.replace(store.engine, entry_hold_s=seconds)
+    )
+
+
+def test_a_passer_by_briefly_placed_inside_gets_no_entry() -> None:
+    p = Presence(entry_held())
+    street = p.update("d", "street", 0.0)
+    assert p.update("d", "entrance", 10.0, 0.8) == []  # held
+    assert p.update("d", "street", 15.0) == []  # back out within the hold: never came in
+    assert p.tick(100.0) == []
+    assert [(e.type, e.zone) for e in street] == [("zone_enter", "street")]
+    assert p.zone_of("d") == "street" and p.visit_of("d") is None
+
+
+def test_a_held_entry_is_published_after_the_hold_with_the_time_of_the_move() -> None:
+    p = Presence(entry_held())
+    p.update("d", "street", 0.0)
+    p.update("d", "entrance", 10.0, 0.8, entered_at=8.5)
+    assert p.tick(17.9) == []
+    events = p.tick(18.0)
+    assert [(e.type, e.zone, e.ts, e.published) for e in events] == [
+        ("zone_exit", "street", 10.0, 18.0),
+        ("store_entry", None, 10.0, 18.0),
+        ("zone_enter", "entrance", 10.0, 18.0),
+        ("zone_dwell", "entrance", 15.0, 18.0),  # the entrance's 5 s, counted from the move
+    ]
+    assert events[1].since == 8.5 and events[1].confidence == 0.8
+    assert p.visit_of("d") is not None
+
+
+def test_a_held_entry_is_published_at_once_when_the_device_goes_deeper_in() -> None:
+    p = Presence(entry_held())
+    p.update("d", "street", 0.0)
+    p.update("d", "entrance", 10.0, 0.8)
+    events = p.update("d", "back", 13.0, 0.9)  # the move to the back is then held min_stay_s
+    assert [(e.type, e.zone, e.ts, e.published) for e in events] == [
+        ("zone_exit", "street", 10.0, 13.0),
+        ("store_entry", None, 10.0, 13.0),
+        ("zone_enter", "entrance", 10.0, 13.0),
+    ]
+    later = p.tick(13.0 + walks.store().engine.min_stay_s)
+    assert [(e.type, e.zone, e.ts) for e in later] == [
+        ("zone_exit", "entrance", 13.0),
+        ("zone_enter", "back", 13.0),
+    ]
+
+
+def test_a_device_that_falls_silent_during_a_held_entry_never_came_in() -> None:
+    p = Presence(entry_held())
+    p.update("d", "street", 0.0)
+    p.update("d", "entrance", 10.0)
+    events = p.update("d", None, 12.0)
+    assert [(e.type, e.zone, e.ts) for e in events] == [("zone_exit", "street", 12.0)]
+    assert p.tick(100.0) == [] and p.tracked() == 0
