@@ -326,6 +326,8 @@ class Engine:
         conf = p[np.arange(u.size), best]
         self._learn_bias(est, p1m, fit, conf)
         sure = conf >= cfg.calibration_min_prob
+        if not cfg.offset_learn_outside:
+            sure &= self._zone_in_store[best]
         if sure.any():
             us = u[sure]
             step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S)

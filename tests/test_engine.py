@@ -246,3 +246,23 @@ def test_a_held_entry_keeps_its_decision_time_and_a_sure_one_is_published_early(
     assert held.ts == sure.ts == at_once.ts  # stamped with the decision either way
     assert held.published is not None and held.published >= held.ts + 8.0
     assert sure.published is not None and sure.ts < sure.published < sure.ts + 8.0
+
+
+def _learned_offset_seconds(learn_outside: bool) -> float:
+    store = walks.store()
+    store = dataclasses.replace(
+        store, engine=dataclasses.replace(store.engine, offset_learn_outside=learn_outside)
+    )
+    rows = walks.readings(lambda t: (5.0, -3.0), "p", 1.0, seed=4, until=40.0)
+    engine = Engine(store)
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    engine.ingest_rows(ts, gws, devs, rssi)
+    events = engine.advance(max(ts))
+    assert kinds(events, "p") == [("zone_enter", "street")]  # on the street all along
+    slot = engine._slot_of_code[engine.devices.index["p"]]
+    return float(engine._s.off_n[slot])
+
+
+def test_offsets_are_learned_on_the_street_only_when_configured() -> None:
+    assert _learned_offset_seconds(True) > 0.0
+    assert _learned_offset_seconds(False) == 0.0
