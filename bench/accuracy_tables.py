@@ -5,6 +5,7 @@
     .venv/bin/proximity eval --scenario config/scenarios/default.yaml --json > out/default.json
     ...                                          # busy, boutique, hard likewise
     .venv/bin/python -m bench.impairments         # writes out/impairments.json
+    .venv/bin/python -m bench.devices             # writes out/devices.json
     .venv/bin/python -m bench.accuracy_tables out # prints every table
 
 Numbers are only ever copied from those files, never typed in.
@@ -93,10 +94,11 @@ def confusion_table(data: dict[str, Any], zones: list[str]) -> str:
     return "\n".join(lines)
 
 
-def impairments_table(rows: list[dict[str, Any]]) -> str:
-    """The radio breakdown of ``bench.impairments``."""
+def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
+    """The radio breakdown of ``bench.impairments`` (or, with ``first="devices"``, the device
+    power variants of ``bench.devices``)."""
     lines = [
-        "| radio | in-store acc. | street acc. | entry recall | entry precision "
+        f"| {first} | in-store acc. | street acc. | entry recall | entry precision "
         "| passers-by entered | spurious /h |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -109,7 +111,7 @@ def impairments_table(rows: list[dict[str, Any]]) -> str:
             _pct(r["passerby_false_entry_rate"]),
             _num(r["spurious_per_device_hour"]),
         ]
-        lines.append(f"| {r['radio']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r[first]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -118,6 +120,9 @@ def main(argv: list[str]) -> int:
     imp = folder / "impairments.json"
     if imp.exists():
         print(impairments_table(json.loads(imp.read_text())) + "\n")
+    dev = folder / "devices.json"
+    if dev.exists():
+        print(impairments_table(json.loads(dev.read_text()), first="devices") + "\n")
     for name in SCENARIOS:
         path = folder / f"{name}.json"
         if not path.exists():
