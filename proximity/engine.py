@@ -78,10 +78,13 @@ class _Slots:
     cp_since: FloatArray
     hold_at: FloatArray
     hold_ref: FloatArray
-    hold_heard: IntArray
+    hold_heard: FloatArray
     hold_low_since: FloatArray
     in_level: FloatArray
-    in_heard: IntArray
+    in_heard: FloatArray
+    pk_level: FloatArray
+    pk_heard: FloatArray
+    pk_t: FloatArray
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -406,11 +409,13 @@ class Engine:
         mean smoothed RSSI over the store's gateways (those that hear some point of the store
         best), the sensitivity floor where one does not hear her. A held exit is released at
         once (`Presence.release_held`, still stamped with the time of the move) once, for
-        ``exit_release_s``, the level has stayed ``exit_release_drop_db`` below its value at
-        the last step that still found a zone of the store most likely (``in_front``) and
-        ``exit_release_lost`` fewer of the store's gateways hear the device than then. The
-        reference is taken before the move because the move out is decided only once the
-        street is nearly certain, seconds into the walk away.
+        ``exit_release_s``, the level has stayed ``exit_release_drop_db`` below a reference
+        and ``exit_release_lost`` fewer of the store's gateways hear the device than then.
+        The reference is the higher of the level at the last step that still found a zone of
+        the store most likely (``in_front``) and the level's recent peak, which forgets
+        ``exit_release_drop_db`` (and ``exit_release_lost`` gateways) per
+        ``exit_release_memory_s``: the move out is decided only once the street is nearly
+        certain, seconds into the walk away, and sometimes only long after it began.
         """
         cfg = self.cfg
         s = self._s
@@ -421,6 +426,11 @@ class Engine:
         n_heard = (~unheard).sum(axis=1)
         s.in_level[u[in_front]] = level[in_front]
         s.in_heard[u[in_front]] = n_heard[in_front]
+        if cfg.exit_release_memory_s > 0:
+            age = np.maximum(t_dev - s.pk_t[u], 0.0) / cfg.exit_release_memory_s
+            s.pk_level[u] = np.fmax(level, s.pk_level[u] - cfg.exit_release_drop_db * age)
+            s.pk_heard[u] = np.fmax(n_heard, s.pk_heard[u] - cfg.exit_release_lost * age)
+            s.pk_t[u] = t_dev
         watch = np.flatnonzero(~np.isnan(s.hold_at[u]))  # -inf: a move out just decided
         for i in watch.tolist():
             slot = int(u[i])
@@ -433,8 +443,14 @@ class Engine:
             if s.hold_at[slot] != at:
                 s.hold_at[slot] = at
                 known = not np.isnan(s.in_level[slot])
-                s.hold_ref[slot] = s.in_level[slot] if known else level[i]
-                s.hold_heard[slot] = s.in_heard[slot] if known else n_heard[i]
+                # the higher of: as heard when last most likely in the store, and the
+                # recent peak (the move out may have been decided late, well into the walk)
+                s.hold_ref[slot] = np.fmax(
+                    s.in_level[slot] if known else level[i], s.pk_level[slot]
+                )
+                s.hold_heard[slot] = np.fmax(
+                    s.in_heard[slot] if known else n_heard[i], s.pk_heard[slot]
+                )
                 s.hold_low_since[slot] = np.nan
                 continue
             fallen = level[i] <= s.hold_ref[slot] - cfg.exit_release_drop_db
@@ -538,10 +554,13 @@ class Engine:
             cp_since=np.full(n, np.nan),
             hold_at=np.full(n, np.nan),
             hold_ref=np.full(n, np.nan),
-            hold_heard=np.zeros(n, dtype=np.int64),
+            hold_heard=np.zeros(n),
             hold_low_since=np.full(n, np.nan),
             in_level=np.full(n, np.nan),
-            in_heard=np.zeros(n, dtype=np.int64),
+            in_heard=np.full(n, np.nan),
+            pk_level=np.full(n, np.nan),
+            pk_heard=np.full(n, np.nan),
+            pk_t=np.full(n, -np.inf),
             code=np.full(n, -1, dtype=np.int64),
         )
 
