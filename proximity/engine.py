@@ -378,23 +378,34 @@ class Engine:
             )
         if cfg.exit_release_drop_db > 0:
             events.extend(self._release_exits(u, est, t_dev, self._zone_in_store[best]))
-        if cfg.entry_hold_s > 0 and cfg.entry_release_prob < 1:
-            events.extend(self._release_entries(u, p, t_dev))
+        if cfg.entry_release_prob < 1 or cfg.zone_release_prob < 1:
+            events.extend(self._release_sure(u, p, t_dev))
         return events
 
-    def _release_entries(self, u: IntArray, p: FloatArray, t_dev: FloatArray) -> list[Event]:
-        """Publish held entries (``entry_hold_s``) of devices the filter is sure are in: the
-        store's zones together hold at least ``entry_release_prob`` of the posterior."""
+    def _release_sure(self, u: IntArray, p: FloatArray, t_dev: FloatArray) -> list[Event]:
+        """Publish held entries and moves inside the store that the filter is sure of.
+
+        A held entry (``entry_hold_s``) once the store's zones together hold at least
+        ``entry_release_prob`` of the device's posterior; a held move between zones of the
+        store (``min_stay_s``) once its zone alone holds ``zone_release_prob``.
+        """
+        cfg = self.cfg
         s = self._s
         inz = self._zone_in_store
         decided = s.decided[u]
         placed_in = (decided >= 0) & inz[np.maximum(decided, 0)]
         p_in = np.where(inz[None, :], p, 0.0).sum(axis=1)
-        sure = placed_in & (p_in >= self.cfg.entry_release_prob)
+        p_zone = p[np.arange(u.size), np.maximum(decided, 0)]
+        sure = placed_in & ((p_in >= cfg.entry_release_prob) | (p_zone >= cfg.zone_release_prob))
         events: list[Event] = []
         for i in np.flatnonzero(sure).tolist():
             device = self.devices.ids[int(s.code[int(u[i])])]
-            if self.presence.held_entry(device) is not None:
+            held = self.presence.held_move(device)
+            if held is None:
+                continue
+            if (held[0] == "entry" and p_in[i] >= cfg.entry_release_prob) or (
+                held[0] == "inside" and p_zone[i] >= cfg.zone_release_prob
+            ):
                 events.extend(self.presence.release_held(device, float(t_dev[i])))
         return events
 

@@ -257,32 +257,31 @@ class Presence:
             del self._state[device]
         return events
 
-    def held_exit(self, device: str) -> float | None:
-        """When the device's held move from the store to an ``outside`` zone was decided
-        (None: no such move is held)."""
-        return self._held_crossing(device, leaving=True)
-
-    def held_entry(self, device: str) -> float | None:
-        """When the device's held move from an ``outside`` zone into the store was decided
-        (None: no such move is held)."""
-        return self._held_crossing(device, leaving=False)
-
-    def _held_crossing(self, device: str, *, leaving: bool) -> float | None:
+    def held_move(self, device: str) -> tuple[str, float] | None:
+        """The device's held move, if any: its kind (``entry`` from an ``outside`` zone into
+        the store, ``exit`` from the store to an ``outside`` zone, ``inside`` between two zones
+        of the store) and when it was decided."""
         state = self._state.get(device)
         if state is None or state.held is None or state.zone is None:
             return None
         old = self._zones.get(state.zone)
         new = self._zones.get(state.held[0])
-        if old is None or new is None or old.in_store != leaving or new.in_store == leaving:
+        if old is None or new is None or not (old.in_store or new.in_store):
             return None
-        return state.held[1]
+        kind = "inside" if old.in_store and new.in_store else "exit" if old.in_store else "entry"
+        return kind, state.held[1]
+
+    def held_exit(self, device: str) -> float | None:
+        """When the device's held move from the store to an ``outside`` zone was decided
+        (None: no such move is held)."""
+        held = self.held_move(device)
+        return held[1] if held is not None and held[0] == "exit" else None
 
     def release_held(self, device: str, ts: float) -> list[Event]:
-        """Publish the device's held street exit or store entry now, at ``ts``, before its
-        hold has run out: the decider has evidence that the device is really leaving or
-        really in. Its events keep the time the move was decided; nothing happens when
-        neither is held."""
-        if self.held_exit(device) is None and self.held_entry(device) is None:
+        """Publish the device's held move now, at ``ts``, before its hold has run out: the
+        decider has evidence that the move is real. Its events keep the time the move was
+        decided; nothing happens when no move is held."""
+        if self.held_move(device) is None:
             return []
         # its entry in the hold queue is skipped when it falls due
         return _released(self._make_held(device, self._state[device]), ts)

@@ -253,8 +253,18 @@ class EngineConfig:
 
     min_stay_s: float = 10.0
     """A move between zones of the store is published only once the new zone has held this
-    long (stamped with the time of the move); shorter stays are dropped as misreadings. 0
-    publishes every move at once."""
+    long, or sooner when the filter is sure of it (``zone_release_prob``), stamped with the
+    time of the move; shorter stays are dropped as misreadings. 0 publishes every move at
+    once."""
+
+    zone_release_prob: float = 0.999
+    """A held move between zones of the store is published at once when its zone holds this
+    much of the device's posterior. Measured against waiting for the full ``min_stay_s``:
+    zone changes published p50 / p95 13.0 / 18.1 s after the fact to 4.3 / 16.2 s (phones,
+    default scenario), 13.2 / 18.2 s to 5.1 / 16.4 s on busy, for spurious zone changes 29.9
+    to 31.1 per device-hour (busy 28.7 to 30.5, hard 38.2 to 41.7) and in-store accuracy
+    72.7 % to 73.1 %. 0.99 reached 3.6 / 10.6 s but 42.8 spurious changes per device-hour.
+    1 always waits for the hold."""
 
     exit_timeout_s: float = 15.0
     """A device unheard by every gateway for this long has left: zone_exit and store_exit are

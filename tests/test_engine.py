@@ -266,3 +266,22 @@ def _learned_offset_seconds(learn_outside: bool) -> float:
 def test_offsets_are_learned_on_the_street_only_when_configured() -> None:
     assert _learned_offset_seconds(True) > 0.0
     assert _learned_offset_seconds(False) == 0.0
+
+
+def test_a_move_inside_the_store_is_published_early_once_the_filter_is_sure() -> None:
+    def back(release: float) -> Event:
+        store = walks.store()
+        store = dataclasses.replace(
+            store, engine=dataclasses.replace(store.engine, zone_release_prob=release)
+        )
+        rows = walks.readings(walks.shopper, "fob", 0.1, seed=1)
+        engine = Engine(store)
+        ts, gws, devs, rssi = zip(*rows, strict=True)
+        engine.ingest_rows(ts, gws, devs, rssi)
+        events = engine.advance(max(ts)) + engine.flush()
+        return next(e for e in events if e.type == "zone_enter" and e.zone == "back")
+
+    held, sure = back(1.0), back(0.99)  # this walk's back zone reaches 0.99, not 0.999
+    assert held.ts == sure.ts  # stamped with the decision either way
+    assert held.published is not None and held.published >= held.ts + 10.0  # min_stay_s
+    assert sure.published is not None and sure.ts < sure.published < sure.ts + 10.0

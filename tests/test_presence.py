@@ -177,17 +177,21 @@ def test_a_held_exit_released_early_keeps_the_time_it_happened() -> None:
     assert p.tick(3.0 + walks.store().engine.visit_gap_s) == []  # not published twice
 
 
-def test_only_a_held_street_exit_is_released_early() -> None:
+def test_release_publishes_any_held_move_once_with_the_time_it_was_decided() -> None:
     p = Presence(walks.store())
     p.update("d", "entrance", 0.0)
+    assert p.held_move("d") is None and p.release_held("d", 1.0) == []
     p.update("d", "back", 20.0)  # a move inside the store, held min_stay_s
-    assert p.held_exit("d") is None
-    assert p.release_held("d", 21.0) == []
-    assert [(e.type, e.zone) for e in p.tick(30.0)] == [
-        ("zone_dwell", "entrance"),
-        ("zone_exit", "entrance"),
-        ("zone_enter", "back"),
+    assert p.held_move("d") == ("inside", 20.0) and p.held_exit("d") is None
+    released = p.release_held("d", 21.0)
+    assert [(e.type, e.zone, e.ts, e.published) for e in released] == [
+        ("zone_dwell", "entrance", 5.0, 21.0),
+        ("zone_exit", "entrance", 20.0, 21.0),
+        ("zone_enter", "back", 20.0, 21.0),
     ]
+    assert p.tick(30.0) == []  # its place in the hold queue is skipped
+    p.update("d", "street", 40.0)
+    assert p.held_move("d") == ("exit", 40.0) and p.held_exit("d") == 40.0
 
 
 def entry_held(seconds: float = 8.0) -> Store:
