@@ -283,5 +283,6 @@ def test_a_move_inside_the_store_is_published_early_once_the_filter_is_sure() ->
 
     held, sure = back(1.0), back(0.99)  # this walk's back zone reaches 0.99, not 0.999
     assert held.ts == sure.ts  # stamped with the decision either way
-    assert held.published is not None and held.published >= held.ts + 10.0  # min_stay_s
-    assert sure.published is not None and sure.ts < sure.published < sure.ts + 10.0
+    stay = walks.store().engine.min_stay_s
+    assert held.published is not None and held.published >= held.ts + stay
+    assert sure.published is not None and sure.ts < sure.published < sure.ts + stay

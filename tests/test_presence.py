@@ -114,14 +114,16 @@ def test_dwell_falling_due_during_a_held_exit_waits_for_the_outcome() -> None:
 
 
 def test_a_short_stay_in_another_zone_is_dropped_and_a_long_one_published() -> None:
-    p = Presence(walks.store())  # min_stay_s 10
+    p = Presence(walks.store())
+    stay = walks.store().engine.min_stay_s
     p.update("d", "entrance", 0.0)
     assert p.update("d", "back", 20.0) == []
-    back = p.update("d", "entrance", 24.0)  # back within 10 s: the move never happened
+    back = p.update("d", "entrance", 24.0)  # back within min_stay_s: the move never happened
     assert [(e.type, e.zone) for e in back] == [("zone_dwell", "entrance")]
     assert p.tick(40.0) == []
     assert p.update("d", "back", 50.0) == []
-    ev = p.tick(60.0)
+    assert p.tick(50.0 + stay - 0.1) == []
+    ev = p.tick(50.0 + stay)
     assert [(e.type, e.zone, e.ts) for e in ev] == [
         ("zone_exit", "entrance", 50.0),
         ("zone_enter", "back", 50.0),
