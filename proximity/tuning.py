@@ -90,9 +90,9 @@ class EngineConfig:
     "loud" device by the window looks far away) and the reason quiet devices are held back
     on the street when they come in. Measured with ``false``, against ``true``: passers-by
     given an entry 2 % to 26 % on the default scenario, 9 % to 19 % on busy, 6 % to 17 % on
-    hard, while in-store zone accuracy rose 72.7 % to 74.6 %, 64.3 % to 72.7 % and 36.5 % to
-    49.3 %, and for devices 5 dB quieter than nominal (``python -m bench.devices``)
-    54 % to 70 %, entry recall 16 % to 44 %. Set ``false`` where passers-by are rare (a
+    hard, while in-store zone accuracy rose 72.7 % to 74.2 %, 65.1 % to 73.4 % and 36.6 % to
+    48.8 %, and for devices 5 dB quieter than nominal (``python -m bench.devices``)
+    54.6 % to 69.6 %, entry recall 16 % to 44 %. Set ``false`` where passers-by are rare (a
     store inside a mall with no street gateway) or many phones advertise at low power."""
 
     floor_dbm: float = -95.0
