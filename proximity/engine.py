@@ -85,6 +85,8 @@ class _Slots:
     pk_level: FloatArray
     pk_heard: FloatArray
     pk_t: FloatArray
+    holding: np.ndarray
+    """The device may have a held move (set when one is made, cleared lazily)."""
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -376,6 +378,7 @@ class Engine:
                     device, self._zone_ids[cand], t, float(conf[i]), entered_at=came_in
                 )
             )
+            s.holding[slot] = self.presence.held_move(device) is not None
         if cfg.exit_release_drop_db > 0:
             events.extend(self._release_exits(u, est, t_dev, self._zone_in_store[best]))
         if cfg.entry_release_prob < 1 or cfg.zone_release_prob < 1:
@@ -398,15 +401,18 @@ class Engine:
         p_zone = p[np.arange(u.size), np.maximum(decided, 0)]
         sure = placed_in & ((p_in >= cfg.entry_release_prob) | (p_zone >= cfg.zone_release_prob))
         events: list[Event] = []
-        for i in np.flatnonzero(sure).tolist():
-            device = self.devices.ids[int(s.code[int(u[i])])]
+        for i in np.flatnonzero(sure & s.holding[u]).tolist():
+            slot = int(u[i])
+            device = self.devices.ids[int(s.code[slot])]
             held = self.presence.held_move(device)
-            if held is None:
+            if held is None:  # published or dropped meanwhile
+                s.holding[slot] = False
                 continue
             if (held[0] == "entry" and p_in[i] >= cfg.entry_release_prob) or (
                 held[0] == "inside" and p_zone[i] >= cfg.zone_release_prob
             ):
                 events.extend(self.presence.release_held(device, float(t_dev[i])))
+                s.holding[slot] = False
         return events
 
     def _release_exits(
@@ -572,6 +578,7 @@ class Engine:
             pk_level=np.full(n, np.nan),
             pk_heard=np.full(n, np.nan),
             pk_t=np.full(n, -np.inf),
+            holding=np.zeros(n, dtype=bool),
             code=np.full(n, -1, dtype=np.int64),
         )
 
