@@ -17,14 +17,13 @@ an upper bound for any method working from these gateways, not a target for the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.impairments import SCENARIO, variant_text
+from bench.impairments import SCENARIO, variant_text, write_out
 from firmware_sim import load_scenario, simulate
 from firmware_sim.geometry import zone_of
 from firmware_sim.radio import mean_rssi
@@ -153,9 +152,7 @@ def main() -> int:
             f"  ({time.perf_counter() - t0:.0f} s)",
             flush=True,
         )
-    out = ROOT / "out"
-    out.mkdir(exist_ok=True)
-    (out / "ceiling.json").write_text(json.dumps(rows, indent=2))
+    write_out("ceiling.json", rows)
     return 0
 
 

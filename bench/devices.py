@@ -10,17 +10,10 @@ nominal power: Android's advertising power settings alone span 22 dB.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from pathlib import Path
 
-from bench.impairments import SCENARIO
-from firmware_sim import simulate
-from firmware_sim.scenario import parse_scenario
-from proximity.engine import Engine
-from proximity.evalcmd import Columns, replay
-from proximity.evaluate import score
+from bench.impairments import SCENARIO, run_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 NOMINAL_DBM = -59
@@ -51,41 +44,8 @@ def variant_text(shift_db: float, frame_knows: bool) -> str:
 
 
 def main() -> int:
-    rows = []
-    print(
-        f"{'devices':38} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
-        f"{'entry prec':>10} {'passers-by':>10}"
-    )
-    for name, (shift, knows) in VARIANTS.items():
-        t0 = time.perf_counter()
-        text = variant_text(shift, knows)
-        scenario = parse_scenario(text, str(SCENARIO), base_dir=str(SCENARIO.parent))
-        result = simulate(scenario)
-        rd = result.readings
-        cols = Columns(
-            rd.ts,
-            list(rd.gateway),
-            list(rd.device),
-            rd.rssi.astype(float),
-            rd.tx_power.astype(float),
-        )
-        m = score(result.store, result.truth, replay(Engine(result.store), cols))
-        rows.append({"devices": name, **m.to_json()})
-
-        def pct(v: float | None) -> str:
-            return "-" if v is None else f"{100 * v:.1f} %"
-
-        print(
-            f"{name:38} {pct(m.in_store_accuracy):>12} {pct(m.out_of_store_accuracy):>10} "
-            f"{pct(m.entry_recall):>9} {pct(m.entry_precision):>10} "
-            f"{pct(m.passerby_false_entry_rate):>10}",
-            f"  ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
-    out = ROOT / "out"
-    out.mkdir(exist_ok=True)
-    (out / "devices.json").write_text(json.dumps(rows, indent=2))
-    return 0
+    texts = {name: variant_text(shift, knows) for name, (shift, knows) in VARIANTS.items()}
+    return run_variants("devices", texts, "devices.json")
 
 
 if __name__ == "__main__":

@@ -52,16 +52,17 @@ def variant_text(edits: dict[str, float]) -> str:
     return text
 
 
-def main() -> int:
+def run_variants(kind: str, texts: dict[str, str], out_name: str) -> int:
+    """Simulate each default-scenario variant (label -> scenario YAML), score the engine on
+    it, print one row per variant and write every row to ``out/<out_name>``."""
     rows = []
-    header = (
-        f"{'radio':36} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
+    print(
+        f"{kind:38} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
         f"{'entry prec':>10} {'passers-by':>10} {'spurious/h':>10}"
     )
-    print(header)
-    for name, edits in VARIANTS.items():
+    for name, text in texts.items():
         t0 = time.perf_counter()
-        scenario = parse_scenario(variant_text(edits), str(SCENARIO), base_dir=str(SCENARIO.parent))
+        scenario = parse_scenario(text, str(SCENARIO), base_dir=str(SCENARIO.parent))
         result = simulate(scenario)
         rd = result.readings
         cols = Columns(
@@ -72,23 +73,33 @@ def main() -> int:
             rd.tx_power.astype(float),
         )
         m = score(result.store, result.truth, replay(Engine(result.store), cols))
-        rows.append({"radio": name, **m.to_json()})
-
-        def pct(v: float | None) -> str:
-            return "-" if v is None else f"{100 * v:.1f} %"
-
+        rows.append({kind: name, **m.to_json()})
         print(
-            f"{name:36} {pct(m.in_store_accuracy):>12} {pct(m.out_of_store_accuracy):>10} "
-            f"{pct(m.entry_recall):>9} {pct(m.entry_precision):>10} "
-            f"{pct(m.passerby_false_entry_rate):>10} {m.spurious_per_device_hour or 0:>10.1f}",
+            f"{name:38} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
+            f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
+            f"{_pct(m.passerby_false_entry_rate):>10} {m.spurious_per_device_hour or 0:>10.1f}",
             f"  ({time.perf_counter() - t0:.0f} s)",
             file=sys.stdout,
             flush=True,
         )
+    write_out(out_name, rows)
+    return 0
+
+
+def write_out(name: str, rows: list[dict[str, object]]) -> None:
+    """``rows`` as JSON in ``out/<name>`` (the folder ``bench.accuracy_tables`` reads)."""
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
-    (out / "impairments.json").write_text(json.dumps(rows, indent=2))
-    return 0
+    (out / name).write_text(json.dumps(rows, indent=2))
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+def main() -> int:
+    texts = {name: variant_text(edits) for name, edits in VARIANTS.items()}
+    return run_variants("radio", texts, "impairments.json")
 
 
 if __name__ == "__main__":
