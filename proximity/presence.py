@@ -104,17 +104,21 @@ class Presence:
     ) -> list[Event]:
         """Move ``device`` to ``zone`` (None: nowhere) at ``ts``; return the events it causes.
 
-        Two kinds of move are held before they are published, and dropped if the device is
+        Three kinds of move are held before they are published, and dropped if the device is
         placed back where it was in the meantime:
 
+        * from an ``outside`` zone into the store, for ``entry_hold_s``: a passer-by briefly
+          placed in the entrance gets no entry; a move deeper into the store confirms the
+          held entry at once;
         * from the store to an ``outside`` zone, for ``visit_gap_s``: a shopper briefly
           placed on the street is one visit, with no exit and no second welcome;
         * from one zone of the store to another, for ``min_stay_s``: a stay shorter than
           that (usually a misreading) is not reported.
 
-        A confirmed move is stamped with the time it was decided, so event times stay
-        truthful; only its publication waits. A device that goes silent (``zone`` None)
-        while a move is held makes that move and then leaves, at once.
+        The decider may publish a held move sooner (`release_held`). A confirmed move is
+        stamped with the time it was decided, so event times stay truthful; only its
+        publication waits. A device that goes silent (``zone`` None) while a move is held
+        makes that move and then leaves, at once, except a held entry: it never came in.
 
         ``came`` (at most ``ts``) is the decider's estimate of when the device came in.
         A move that opens a visit is still stamped ``ts``, the decision (the contract's
