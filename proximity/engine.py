@@ -10,8 +10,9 @@ Per tick (``tick_s`` of the readings' clock) the engine
    ``enter_prob`` posterior, for ``confirm_s`` before the decision moves,
 5. ends presence explicitly: a device unheard for ``exit_timeout_s`` leaves its zone and the
    store; a device placed in an ``outside`` zone has left the store at once,
-6. turns decisions into contract events through `proximity.presence.Presence`, and releases a
-   held street exit early once the device is heard walking away from the store.
+6. turns decisions into contract events through `proximity.presence.Presence`, and releases
+   held moves early: a street exit once the device is heard walking away from the store, an
+   entry or a move between zones once the filter is sure of it.
 
 The engine is pure: it reads no clock; time is the readings' ``ts``.
 """
