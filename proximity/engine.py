@@ -87,6 +87,8 @@ class _Slots:
     pk_heard: FloatArray
     pk_t: FloatArray
     holding: np.ndarray
+    sure_since: FloatArray
+    """Since when the store has held ``entry_release_prob`` of the posterior (inf: not)."""
     """The device may have a held move (set when one is made, cleared lazily)."""
     code: IntArray
     free: list[int] = field(default_factory=list)
@@ -389,9 +391,10 @@ class Engine:
     def _release_sure(self, u: IntArray, p: FloatArray, t_dev: FloatArray) -> list[Event]:
         """Publish held entries and moves inside the store that the filter is sure of.
 
-        A held entry (``entry_hold_s``) once the store's zones together hold at least
-        ``entry_release_prob`` of the device's posterior; a held move between zones of the
-        store (``min_stay_s``) once its zone alone holds ``zone_release_prob``.
+        A held entry (``entry_hold_s``) once the store's zones together have held at least
+        ``entry_release_prob`` of the device's posterior for ``entry_release_s``; a held move
+        between zones of the store (``min_stay_s``) once its zone alone holds
+        ``zone_release_prob``.
         """
         cfg = self.cfg
         s = self._s
@@ -400,7 +403,10 @@ class Engine:
         placed_in = (decided >= 0) & inz[np.maximum(decided, 0)]
         p_in = np.where(inz[None, :], p, 0.0).sum(axis=1)
         p_zone = p[np.arange(u.size), np.maximum(decided, 0)]
-        sure = placed_in & ((p_in >= cfg.entry_release_prob) | (p_zone >= cfg.zone_release_prob))
+        in_sure = p_in >= cfg.entry_release_prob
+        s.sure_since[u] = np.where(in_sure, np.fmin(s.sure_since[u], t_dev), np.inf)
+        in_sure &= t_dev - s.sure_since[u] >= cfg.entry_release_s
+        sure = placed_in & (in_sure | (p_zone >= cfg.zone_release_prob))
         events: list[Event] = []
         for i in np.flatnonzero(sure & s.holding[u]).tolist():
             slot = int(u[i])
@@ -409,7 +415,7 @@ class Engine:
             if held is None:  # published or dropped meanwhile
                 s.holding[slot] = False
                 continue
-            if (held[0] == "entry" and p_in[i] >= cfg.entry_release_prob) or (
+            if (held[0] == "entry" and in_sure[i]) or (
                 held[0] == "inside" and p_zone[i] >= cfg.zone_release_prob
             ):
                 events.extend(self.presence.release_held(device, float(t_dev[i])))
@@ -580,6 +586,7 @@ class Engine:
             pk_heard=np.full(n, np.nan),
             pk_t=np.full(n, -np.inf),
             holding=np.zeros(n, dtype=bool),
+            sure_since=np.full(n, np.inf),
             code=np.full(n, -1, dtype=np.int64),
         )
 

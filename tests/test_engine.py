@@ -224,12 +224,12 @@ def test_a_device_lingering_by_the_shopfront_keeps_the_full_hold() -> None:
     assert exit_event.published is not None and exit_event.published - exit_event.ts >= gap
 
 
-def _entry(hold: float, release: float) -> Event:
+def _entry(hold: float, release: float, sustain: float = 0.0) -> Event:
     store = walks.store()
-    store = dataclasses.replace(
-        store,
-        engine=dataclasses.replace(store.engine, entry_hold_s=hold, entry_release_prob=release),
+    engine_cfg = dataclasses.replace(
+        store.engine, entry_hold_s=hold, entry_release_prob=release, entry_release_s=sustain
     )
+    store = dataclasses.replace(store, engine=engine_cfg)
     rows = walks.readings(walks.shopper, "fob", 0.1, seed=1)
     engine = Engine(store)
     ts, gws, devs, rssi = zip(*rows, strict=True)
@@ -246,6 +246,9 @@ def test_a_held_entry_keeps_its_decision_time_and_a_sure_one_is_published_early(
     assert held.ts == sure.ts == at_once.ts  # stamped with the decision either way
     assert held.published is not None and held.published >= held.ts + 8.0
     assert sure.published is not None and sure.ts < sure.published < sure.ts + 8.0
+    sustained = _entry(8.0, 0.9, sustain=2.0)  # sure for 2 s in a row first
+    assert sustained.ts == sure.ts
+    assert sustained.published is not None and sustained.published >= sure.published + 2.0
 
 
 def _learned_offset_seconds(learn_outside: bool) -> float:
