@@ -60,10 +60,7 @@ class Baseline:
         self.exit_timeout_s = exit_timeout_s
         self.gateway_zone = gateway_zones(store)
         # Naive all the way: every decision is published at once (no held moves).
-        immediate = dataclasses.replace(
-            store.engine, min_stay_s=0.0, visit_gap_s=0.0, entry_hold_s=0.0
-        )
-        self.presence = Presence(dataclasses.replace(store, engine=immediate))
+        self.presence = Presence(dataclasses.replace(store, engine=store.engine.without_holds()))
         self.late_readings = 0
         self._gw_index = store.gateway_index()
         zone_index = store.zone_index()

@@ -6,7 +6,7 @@ Units: seconds, dB, dBm, metres, probabilities in [0, 1].
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -312,6 +312,11 @@ class EngineConfig:
     min_readings_entry: int = 2
     """Readings a device needs before it may be placed in the store at all: one reading is not
     a visit."""
+
+    def without_holds(self) -> EngineConfig:
+        """The same tuning with every decision published at once: no held entry, zone move
+        or street exit (the naive baseline, and tests that look at decisions one by one)."""
+        return replace(self, entry_hold_s=0.0, min_stay_s=0.0, visit_gap_s=0.0)
 
 
 def config_keys() -> list[str]:

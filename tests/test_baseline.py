@@ -175,12 +175,7 @@ def reference(
 
     zones = gateway_zones(store)
     presence = Presence(  # naive: every decision published at once
-        dataclasses.replace(
-            store,
-            engine=dataclasses.replace(
-                store.engine, min_stay_s=0.0, visit_gap_s=0.0, entry_hold_s=0.0
-            ),
-        )
+        dataclasses.replace(store, engine=store.engine.without_holds())
     )
     latest: dict[str, dict[str, tuple[float, float]]] = {}
     heard: dict[str, float] = {}

@@ -13,10 +13,7 @@ from . import walks
 def immediate() -> Store:
     """The test store with every move published at once (no held moves)."""
     store = walks.store()
-    return dataclasses.replace(
-        store,
-        engine=dataclasses.replace(store.engine, min_stay_s=0.0, visit_gap_s=0.0, entry_hold_s=0.0),
-    )
+    return dataclasses.replace(store, engine=store.engine.without_holds())
 
 
 def test_walk_through_private_zone_and_out() -> None:
