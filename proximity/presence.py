@@ -33,10 +33,9 @@ class _State:
     visit_id: str | None = None
     visit_start: float = 0.0
     dwell_due: float | None = None
-    held: tuple[str, float, float | None] | None = None
-    """A move not yet published: (zone, when, confidence)."""
-    held_began: float | None = None
-    """When a held move that opens a visit estimates the device came in."""
+    held: tuple[str, float, float | None, float] | None = None
+    """A move not yet published: (zone, when, confidence, when the device came in: for a
+    move that opens a visit, the decider's estimate, else ``when``)."""
     last_ts: float = -float("inf")
     """Time of the device's latest event (a back-dated entry never goes before it)."""
 
@@ -132,7 +131,7 @@ class Presence:
             began = max(came, state.last_ts if state is not None else came)
         made: list[Event] = []
         if state is not None and state.held is not None:
-            target, at, conf_held = state.held
+            target, at, conf_held, began_held = state.held
             entering = not state.visit_id
             if zone == state.zone:
                 state.held = None
@@ -146,7 +145,7 @@ class Presence:
             old = self._zones.get(target)
             both_in = new is not None and old is not None and new.in_store and old.in_store
             if new is not None and old is not None and not new.in_store and not old.in_store:
-                state.held = (zone, at, conf_held)  # still out: the exit time stands
+                state.held = (zone, at, conf_held, began_held)  # still out: the exit time stands
                 return []
             if entering and both_in:
                 # deeper into the store: the held entry is confirmed, stamped when decided
@@ -155,8 +154,7 @@ class Presence:
         gap = self._hold_for(state, zone)
         if state is not None and gap > 0:
             assert zone is not None
-            state.held = (zone, ts, conf)
-            state.held_began = began
+            state.held = (zone, ts, conf, began)
             heapq.heappush(self._holds, (ts + gap, device, ts))
             return made
         return made + self._move(device, state, zone, ts, conf, began)
@@ -294,9 +292,8 @@ class Presence:
         """Make the device's held move now, stamped with the time it was decided (with the
         dwell of the stay it ends, if that fell due before)."""
         assert state.held is not None
-        target, at, conf = state.held
-        began = state.held_began if state.held_began is not None else at
-        state.held = state.held_began = None
+        target, at, conf, began = state.held
+        state.held = None
         return self._due_dwell(device, state, at) + self._move(
             device, state, target, at, conf, min(began, at)
         )
