@@ -78,6 +78,7 @@ class _Slots:
     cp_llr: FloatArray
     cp_since: FloatArray
     hold_at: FloatArray
+    """Decision time of the held street exit whose release reference is kept (NaN: none)."""
     hold_ref: FloatArray
     hold_heard: FloatArray
     hold_low_since: FloatArray
@@ -87,9 +88,9 @@ class _Slots:
     pk_heard: FloatArray
     pk_t: FloatArray
     holding: np.ndarray
+    """The device may have a held move (set when one is made, cleared lazily)."""
     sure_since: FloatArray
     """Since when the store has held ``entry_release_prob`` of the posterior (inf: not)."""
-    """The device may have a held move (set when one is made, cleared lazily)."""
     code: IntArray
     free: list[int] = field(default_factory=list)
 
@@ -371,8 +372,6 @@ class Engine:
             s.decided[slot] = cand
             s.chal[slot] = -1
             device = self.devices.ids[int(s.code[slot])]
-            if inside and not self._zone_in_store[cand]:
-                s.hold_at[slot] = -np.inf
             came_in = t
             if not inside and self._zone_in_store[cand] and s.cp_llr[slot] > 0:
                 came_in = max(float(s.cp_since[slot]), t - cfg.entry_backdate_max_s)
@@ -455,14 +454,16 @@ class Engine:
             s.pk_level[u] = np.fmax(level, s.pk_level[u] - cfg.exit_release_drop_db * age)
             s.pk_heard[u] = np.fmax(n_heard, s.pk_heard[u] - cfg.exit_release_lost * age)
             s.pk_t[u] = t_dev
-        watch = np.flatnonzero(~np.isnan(s.hold_at[u]))  # -inf: a move out just decided
-        for i in watch.tolist():
+        for i in np.flatnonzero(s.holding[u]).tolist():
             slot = int(u[i])
             device = self.devices.ids[int(s.code[slot])]
-            at = self.presence.held_exit(device)
-            if at is None:
-                s.hold_at[slot] = np.nan
+            held = self.presence.held_move(device)
+            if held is None:  # published or dropped meanwhile
+                s.holding[slot] = False
                 continue
+            if held[0] != "exit":
+                continue
+            at = held[1]
             t = float(t_dev[i])
             if s.hold_at[slot] != at:
                 s.hold_at[slot] = at
@@ -484,7 +485,7 @@ class Engine:
             if np.isnan(s.hold_low_since[slot]):
                 s.hold_low_since[slot] = t
             if t - s.hold_low_since[slot] >= cfg.exit_release_s:
-                s.hold_at[slot] = np.nan
+                s.holding[slot] = False
                 events.extend(self.presence.release_held(device, t))
         return events
 
