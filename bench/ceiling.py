@@ -1,17 +1,19 @@
-"""The best zone accuracy a store's layout allows: an oracle placement under static shadowing.
+"""What a store's layout allows at best: an oracle placement under static shadowing.
 
-``python -m bench.ceiling`` simulates each scenario and places every shopper and staff member,
-once per second of their in-store time, with knowledge no real engine has: every gateway's
-receive offset and every device's transmit offset are known exactly, and fast fading, channel
-offsets, nulls and body blocking are averaged away completely. What is left is the expected
-RSSI at the true position plus the scenario's static, spatially correlated shadowing, which
-no amount of averaging removes while a shopper stands still. The oracle places that vector by
-maximum likelihood over the geometric model's points (the engine's model, with the true
-offsets) and scores the share of in-store time placed in the right zone, private zones
-included, as `proximity eval` scores the engine.
+``python -m bench.ceiling`` simulates each scenario and places every shopper, staff member and
+passer-by once per second, with knowledge no real engine has: every gateway's receive offset
+and every device's transmit offset are known exactly, and fast fading, channel offsets, nulls
+and body blocking are averaged away completely. What is left is the expected RSSI at the true
+position plus the scenario's static, spatially correlated shadowing, which no amount of
+averaging removes while someone stands still. The oracle places that vector by maximum
+likelihood over the geometric model's points (the engine's model, with the true offsets) and
+is scored as `proximity eval` scores the engine: the share of in-store time placed in the
+right zone (private zones included), the true entries it confirms (``CONFIRM_S`` in the store)
+within ``MATCH_S``, and the passers-by it places in the store for ``CONFIRM_S``.
 
-A zone accuracy above this figure would need fewer shadowing errors than the radio has: it is
-an upper bound for any method working from these gateways, not a target for the engine.
+A per-second maximum-likelihood placement is not the best possible use of correlated
+shadowing, and it ignores time, so its figures bound what these gateways allow for people
+standing still rather than prove a limit; they are a yardstick, not a target for the engine.
 """
 
 from __future__ import annotations
