@@ -20,7 +20,7 @@ The engine is pure: it reads no clock; time is the readings' ``ts``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -387,6 +387,20 @@ class Engine:
             events.extend(self._release_sure(u, p, t_dev))
         return events
 
+    def _held(self, u: IntArray, mask: np.ndarray) -> Iterator[tuple[int, int, str, str, float]]:
+        """The devices of ``u`` (where ``mask``) with a held move: (row in ``u``, slot, device,
+        kind of move, when it was decided). Clears the flag of those whose move has been
+        published or dropped meanwhile."""
+        s = self._s
+        for i in np.flatnonzero(mask & s.holding[u]).tolist():
+            slot = int(u[i])
+            device = self.devices.ids[int(s.code[slot])]
+            held = self.presence.held_move(device)
+            if held is None:
+                s.holding[slot] = False
+                continue
+            yield i, slot, device, held[0], held[1]
+
     def _release_sure(self, u: IntArray, p: FloatArray, t_dev: FloatArray) -> list[Event]:
         """Publish held entries and moves inside the store that the filter is sure of.
 
@@ -407,15 +421,9 @@ class Engine:
         in_sure &= t_dev - s.sure_since[u] >= cfg.entry_release_s
         sure = placed_in & (in_sure | (p_zone >= cfg.zone_release_prob))
         events: list[Event] = []
-        for i in np.flatnonzero(sure & s.holding[u]).tolist():
-            slot = int(u[i])
-            device = self.devices.ids[int(s.code[slot])]
-            held = self.presence.held_move(device)
-            if held is None:  # published or dropped meanwhile
-                s.holding[slot] = False
-                continue
-            if (held[0] == "entry" and in_sure[i]) or (
-                held[0] == "inside" and p_zone[i] >= cfg.zone_release_prob
+        for i, slot, device, kind, _ in self._held(u, sure):
+            if (kind == "entry" and in_sure[i]) or (
+                kind == "inside" and p_zone[i] >= cfg.zone_release_prob
             ):
                 events.extend(self.presence.release_held(device, float(t_dev[i])))
                 s.holding[slot] = False
@@ -454,16 +462,9 @@ class Engine:
             s.pk_level[u] = np.fmax(level, s.pk_level[u] - cfg.exit_release_drop_db * age)
             s.pk_heard[u] = np.fmax(n_heard, s.pk_heard[u] - cfg.exit_release_lost * age)
             s.pk_t[u] = t_dev
-        for i in np.flatnonzero(s.holding[u]).tolist():
-            slot = int(u[i])
-            device = self.devices.ids[int(s.code[slot])]
-            held = self.presence.held_move(device)
-            if held is None:  # published or dropped meanwhile
-                s.holding[slot] = False
+        for i, slot, device, kind, at in self._held(u, np.ones(u.size, dtype=bool)):
+            if kind != "exit":
                 continue
-            if held[0] != "exit":
-                continue
-            at = held[1]
             t = float(t_dev[i])
             if s.hold_at[slot] != at:
                 s.hold_at[slot] = at
