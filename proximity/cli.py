@@ -169,7 +169,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     """``proximity eval``: simulate, replay, score the engine beside a naive baseline."""
     from .evalcmd import run
 
-    return run(ns.scenario, as_json=ns.json, plot_dir=ns.plot_dir)
+    return run(ns.scenario, as_json=ns.json, plot_dir=ns.plot_dir, seeds=ns.seeds)
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -224,6 +224,13 @@ def _add_offline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--scenario", required=True, metavar="SC.yaml", help="scenario file (YAML)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--plot-dir", metavar="DIR", help="also write plots (PNG) into DIR")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="simulate N runs (the scenario's seed and the next N-1) and score them together",
+    )
     p.set_defaults(handler=cmd_eval)
 
 

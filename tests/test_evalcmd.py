@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +151,40 @@ def test_bad_scenario_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         run(str(scenario), as_json=False, plot_dir=None)
     assert "bad.yaml" in str(info.value)
+
+
+def test_eval_pools_several_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "pool.yaml"
+    text = SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml")
+    text = text.replace(
+        "name: tiny, seed: 5, duration_s: 240", "name: pool, seed: 3, duration_s: 90"
+    )
+    scenario.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
+    single: list[dict[str, Any]] = []
+    for seed in (3, 4):
+        one = tmp_path / f"seed{seed}.yaml"
+        one.write_text(scenario.read_text().replace("seed: 3", f"seed: {seed}"))
+        assert run(str(one), as_json=True, plot_dir=None) == 0
+        single.append(json.loads(capsys.readouterr().out)["metrics"])
+    keep = tmp_path / "k"
+    assert run(str(scenario), as_json=True, plot_dir=None, keep_dir=str(keep), seeds=2) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "2 runs" in data["title"] and "seeds 3-4" in data["title"]
+    for column in ("engine", "baseline"):
+        pooled = data["metrics"][column]
+        for key in ("true_entries", "passersby", "zone_enters", "spurious_zone_enters"):
+            assert pooled[key] == single[0][column][key] + single[1][column][key], key
+        assert pooled["in_store_s"] == pytest.approx(
+            single[0][column]["in_store_s"] + single[1][column]["in_store_s"]
+        )
+    devices = {
+        json.loads(line)["device"]
+        for line in (keep / "events-engine.jsonl").read_text().splitlines()
+    }
+    assert {d.split("/", 1)[0] for d in devices} == {"3", "4"}
+
+
+def test_eval_seeds_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        run(str(tmp_path / "any.yaml"), as_json=False, plot_dir=None, seeds=0)
+    assert "--seeds" in str(info.value)
