@@ -6,6 +6,8 @@
     ...                                          # busy, boutique, hard likewise
     .venv/bin/python -m bench.impairments         # writes out/impairments.json
     .venv/bin/python -m bench.devices             # writes out/devices.json
+    .venv/bin/proximity eval --scenario config/scenarios/default.yaml --seeds 10 --json \
+        > out/default-seeds.json                  # ten runs scored together, likewise
     .venv/bin/python -m bench.accuracy_tables out # prints every table
 
 Numbers are only ever copied from those files, never typed in.
@@ -14,6 +16,7 @@ Numbers are only ever copied from those files, never typed in.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,56 @@ def scenario_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion ``k / n`` (``n`` > 0)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _rate(k: int, n: int) -> str:
+    if not n:
+        return "-"
+    lo, hi = wilson(k, n)
+    return f"{100 * k / n:.1f} % ({100 * lo:.0f}-{100 * hi:.0f})"
+
+
+def pooled_table(runs: dict[str, dict[str, Any]]) -> str:
+    """Engine against baseline per scenario, each scored over several runs together
+    (``proximity eval --seeds``), rates with their 95 % Wilson interval."""
+    lines = [
+        "| scenario (runs) | column | in-store acc. | street acc. | entry recall | "
+        "entry precision | passers-by entered | spurious /h | entry p95 phone / fob | "
+        "exit p95 phone / fob | entries / passers-by |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, data in runs.items():
+        count = data["title"].split(", ")[1].split(" runs")[0] if " runs" in data["title"] else "1"
+        for column in ("engine", "baseline"):
+            m = data["metrics"][column]
+
+            def p95(kind: str, hw: str, m: dict[str, Any] = m) -> str:
+                stat = m[kind].get(hw)
+                return "-" if not stat or not stat["n"] else f"{stat['p95']:.1f}"
+
+            cells = [
+                f"{name} ({count})" if column == "engine" else "",
+                column,
+                _pct(m["in_store_accuracy"]),
+                _pct(m["out_of_store_accuracy"]),
+                _rate(m["entries_matched"], m["true_entries"]),
+                _pct(m["entry_precision"]),
+                _rate(m["passersby_entered"], m["passersby"]),
+                _num(m["spurious_per_device_hour"]),
+                f"{p95('entry_latency', 'phone')} / {p95('entry_latency', 'fob')} s",
+                f"{p95('exit_latency', 'phone')} / {p95('exit_latency', 'fob')} s",
+                f"{m['true_entries']} / {m['passersby']}" if column == "engine" else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def confusion_table(data: dict[str, Any], zones: list[str]) -> str:
     """Truth (rows) against the engine's decided label (columns), share of each row.
 
@@ -123,6 +176,13 @@ def main(argv: list[str]) -> int:
     dev = folder / "devices.json"
     if dev.exists():
         print(impairments_table(json.loads(dev.read_text()), first="devices") + "\n")
+    pooled = {
+        name: json.loads((folder / f"{name}-seeds.json").read_text())
+        for name in SCENARIOS
+        if (folder / f"{name}-seeds.json").exists()
+    }
+    if pooled:
+        print(pooled_table(pooled) + "\n")
     for name in SCENARIOS:
         path = folder / f"{name}.json"
         if not path.exists():
