@@ -40,6 +40,16 @@ def test_unknown_engine_knob() -> None:
     assert err.line == 12
 
 
+def test_engine_switches_take_booleans() -> None:
+    store = parse_store(
+        GOOD + "engine: {offset_learn_outside: false, min_readings_entry: 3}\n", "s.yaml"
+    )
+    assert store.engine.offset_learn_outside is False
+    assert store.engine.min_readings_entry == 3
+    err = error_of(GOOD + "engine: {offset_learn_outside: 0}\n")
+    assert err.field == "engine.offset_learn_outside"
+
+
 def test_bad_kind_type_and_duplicate() -> None:
     assert error_of(GOOD.replace("kind: private", "kind: secret")).field == "zones[3].kind"
     assert error_of(GOOD.replace("position: [5, 8]", "position: [5]")).field == (
