@@ -188,13 +188,9 @@ def run(
         truth: Sequence[TruthInterval] = runs[0].truth
         streams = runs[0].streams
     else:
-        truth = [
-            replace(t, device=f"{r.seed}/{t.device}")  # type: ignore[type-var]
-            for r in runs
-            for t in r.truth
-        ]
+        truth = pooled_truth([(r.seed, r.truth) for r in runs])
         streams = {
-            name: [replace(e, device=f"{r.seed}/{e.device}") for r in runs for e in r.streams[name]]
+            name: pooled_events([(r.seed, r.streams[name]) for r in runs])
             for name in runs[0].streams
         }
 
@@ -240,6 +236,21 @@ def run(
         )
         print(f"eval: plot of device {first.chosen} -> {path}", file=sys.stderr)
     return 0
+
+
+def pooled_truth(runs: Sequence[tuple[int, Sequence[TruthInterval]]]) -> list[TruthInterval]:
+    """The truths of several runs (seed, truth) as one, each device id prefixed ``<seed>/``
+    so that devices of different runs stay apart when scored together."""
+    return [
+        replace(t, device=f"{seed}/{t.device}")  # type: ignore[type-var]
+        for seed, truth in runs
+        for t in truth
+    ]
+
+
+def pooled_events(runs: Sequence[tuple[int, Sequence[Event]]]) -> list[Event]:
+    """The events of several runs (seed, events) as one, ids prefixed as in `pooled_truth`."""
+    return [replace(e, device=f"{seed}/{e.device}") for seed, events in runs for e in events]
 
 
 @dataclass
