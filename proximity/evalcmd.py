@@ -220,7 +220,7 @@ def run(
         with open(os.path.join(keep_dir, "eval.json"), "w", encoding="utf-8") as fh:
             json.dump(as_dict(columns, title=title), fh, indent=2)
     first = runs[0]
-    if plot_dir is not None and first.chosen is not None and first.engine is not None:
+    if plot_dir is not None and first.chosen and first.engine and first.readings is not None:
         os.makedirs(plot_dir, exist_ok=True)
         path = os.path.join(plot_dir, f"{scenario.name}.png")
         title = f"scenario '{scenario.name}'"
@@ -255,12 +255,13 @@ def pooled_events(runs: Sequence[tuple[int, Sequence[Event]]]) -> list[Event]:
 
 @dataclass
 class _Run:
-    """One simulated run: its store, truth, readings and every column's events."""
+    """One simulated run: its store, truth and every column's events (and, for the run that
+    is plotted, its readings and engine)."""
 
     seed: int
     store: Store
     truth: Sequence[TruthInterval]
-    readings: Columns
+    readings: Columns | None
     streams: dict[str, list[Event]]
     chosen: str | None
     engine: Engine | None
@@ -311,7 +312,7 @@ def _run_seed(scenario: Scenario, progress: _Progress, *, plot_dir: str | None, 
         seed=scenario.seed,
         store=store,
         truth=sim.truth,
-        readings=readings,
+        readings=readings if chosen is not None else None,
         streams=streams,
         chosen=chosen,
         engine=engines[0][1] if chosen is not None else None,
