@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import sweep
@@ -58,3 +59,13 @@ def test_sweep_scores_every_variant_over_all_runs(
 def test_bad_argument_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert sweep.main(["--seeds", "1-2", "magic=1"]) == 2
     assert "magic" in capsys.readouterr().err
+
+
+def test_a_window_pause_is_told_from_a_walk() -> None:
+    from bench.passersby import paused
+
+    t = np.array([0.0, 10.0, 15.0, 25.0])
+    walk = (t, np.array([0.0, 12.0, 18.0, 30.0]), np.zeros(4))
+    stop = (t, np.array([0.0, 12.0, 12.2, 24.0]), np.array([0.0, 0.0, 0.1, 0.0]))
+    assert not paused(*walk)
+    assert paused(*stop)
