@@ -98,11 +98,47 @@ def _row(label: str, m: Metrics) -> str:
     )
 
 
+def plot_frontier(path: str, results: list[dict[str, Any]], title: str) -> None:
+    """Passers-by given an entry against entry latency p95 (phones), one labelled point per
+    variant, with its entry recall: the trade-off a store picks its holds on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    for r in results:
+        m = r["metrics"]
+        lat = m["entry_latency"].get("phone") or m["entry_latency"].get("all")
+        if not lat or lat["p95"] is None or m["passerby_false_entry_rate"] is None:
+            continue
+        x, y = lat["p95"], 100 * m["passerby_false_entry_rate"]
+        ax.plot(x, y, "o", color="tab:blue")
+        recall = m["entry_recall"]
+        note = "" if recall is None else f"  (recall {100 * recall:.0f} %)"
+        ax.annotate(r["variant"] + note, (x, y), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.axhline(1.0, color="tab:green", lw=0.8, ls="--")
+    ax.axvline(5.0, color="tab:green", lw=0.8, ls="--")
+    ax.text(5.1, 1.1, "targets: p95 <= 5 s, <= 1 %", color="tab:green", fontsize=7)
+    ax.set_xlabel("store entry published, p95 after the door, phones (s)")
+    ax.set_ylabel("passers-by given a store entry (%)")
+    ax.set_title(f"Entry holds: speed against passers-by ({title})", fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default=str(ROOT / "config" / "scenarios" / "default.yaml"))
     ap.add_argument("--seeds", default="1-6", help="A-B or A,B,C (default 1-6)")
     ap.add_argument("variants", nargs="*", default=["defaults"], help="defaults | knob=value,...")
+    ap.add_argument(
+        "--plot", metavar="PNG", help="also draw passers-by entered against entry latency"
+    )
     ns = ap.parse_args(argv)
     try:
         seeds = parse_seeds(ns.seeds)
@@ -146,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         m = score(store, truth, pooled_events(events), exit_match_s=EXIT_MATCH_S)
         print(_row(text, m), f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
         results.append({"variant": text, "overrides": over, "metrics": m.to_json()})
+    if ns.plot:
+        plot_frontier(ns.plot, results, f"{scenario.name}, seeds {ns.seeds}")
+        print(f"sweep: plot -> {ns.plot}", file=sys.stderr)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
     (out / f"sweep-{scenario.name}.json").write_text(

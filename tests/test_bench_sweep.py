@@ -43,8 +43,10 @@ def test_sweep_scores_every_variant_over_all_runs(
     text = text.replace("name: tiny, seed: 5, duration_s: 240", "name: sw, seed: 1, duration_s: 90")
     scenario.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
     monkeypatch.setattr(sweep, "ROOT", tmp_path)
-    code = sweep.main(["--scenario", str(scenario), "--seeds", "1-2", "defaults", "min_stay_s=0"])
-    assert code == 0
+    png = tmp_path / "frontier.png"
+    args = ["--scenario", str(scenario), "--seeds", "1-2", "--plot", str(png)]
+    assert sweep.main([*args, "defaults", "min_stay_s=0"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("sw, seeds 1-2 (2 runs scored together)")
     assert [line.split()[0] for line in lines[2:]] == ["defaults", "min_stay_s=0"]
