@@ -335,11 +335,12 @@ class Engine:
         conf = p[np.arange(u.size), best]
         self._learn_bias(est, p1m, fit, conf)
         sure = conf >= cfg.calibration_min_prob
-        if not cfg.offset_learn_outside:
+        if cfg.offset_outside_weight <= 0:
             sure &= self._zone_in_store[best]
         if sure.any():
             us = u[sure]
             step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S)
+            step *= np.where(self._zone_in_store[best[sure]], 1.0, cfg.offset_outside_weight)
             s.off_n[us] = np.minimum(s.off_n[us] + step, _OFFSET_MEMORY_S)
             s.off_mean[us] += fit.offset_db[sure] * step / s.off_n[us]
         decided = s.decided[u]

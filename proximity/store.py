@@ -135,9 +135,7 @@ def parse_engine(doc: yamldoc.Doc, path: yamldoc.Path) -> EngineConfig:
     values: dict[str, Any] = {}
     for key in raw:
         default = getattr(defaults, key)
-        if isinstance(default, bool):
-            values[key] = doc.boolean((*path, key))
-        elif isinstance(default, int):
+        if isinstance(default, int) and not isinstance(default, bool):
             values[key] = doc.integer((*path, key), minimum=0)
         elif key in ("p1m_dbm", "floor_dbm"):
             values[key] = doc.number((*path, key), minimum=-130, maximum=20)

@@ -82,18 +82,24 @@ class EngineConfig:
     ``offset_learn_s * (sd^2 / min_sd^2 - 1)`` seconds (80 s by default) the spread reaches
     its minimum. A weak phone then no longer looks like a phone far away."""
 
-    offset_learn_outside: bool = True
-    """Learn a device's offset while it is placed in an ``outside`` zone too. The street is
-    large and a device on it is placed with little certainty about its distance, heard by
-    the store's gateways near their floor, where only the luckier packets get through: the
-    offset learned there comes out too loud. That is half of why passers-by are kept out (a
-    "loud" device by the window looks far away) and the reason quiet devices are held back
-    on the street when they come in. Measured with ``false``, against ``true``: passers-by
-    given an entry 2 % to 26 % on the default scenario, 9 % to 19 % on busy, 6 % to 17 % on
-    hard, while in-store zone accuracy rose 72.7 % to 74.2 %, 65.1 % to 73.4 % and 36.6 % to
-    48.8 %, and for devices 5 dB quieter than nominal (``python -m bench.devices``)
-    54.6 % to 69.6 %, entry recall 16 % to 44 %. Set ``false`` where passers-by are rare (a
-    store inside a mall with no street gateway) or many phones advertise at low power."""
+    offset_outside_weight: float = 1.0
+    """How much a confident step placed in an ``outside`` zone teaches a device's transmit
+    offset, against a step in the store (0: only the store teaches). The street is large and
+    a device on it is placed with little certainty about its distance, heard by the store's
+    gateways near their floor, where only the luckier packets get through: the offset learned
+    there comes out too loud. That is half of why passers-by are kept out (a "loud" device by
+    the window looks far away) and the reason quiet devices are held back on the street when
+    they come in. Measured with 0 against 1 (one run each): passers-by given an entry 2 % to
+    26 % on the default scenario, 9 % to 19 % on busy, 6 % to 17 % on hard, while in-store
+    zone accuracy rose 72.7 % to 74.2 %, 65.1 % to 73.4 % and 36.6 % to 48.8 %, and for
+    devices 5 dB quieter than nominal (``python -m bench.devices``) 54.6 % to 69.6 %, entry
+    recall 16 % to 44 %. Over ten runs of the default scenario (seeds 7-16,
+    ``python -m bench.sweep``), 0.25 placed shoppers better (in-store 74.6 % to 76.4 %, entry
+    precision 48.4 % to 50.7 %) but gave 16.3 % of passers-by an entry instead of 10.9 %
+    (0.5: 75.6 % and 13.4 %); with ``entry_hold_s`` 20 as well, 76.4 %, precision 53.5 % and
+    11.4 % of passers-by, but the one-gateway boutique's entries then came at p95 23 s instead
+    of 12 s. Set 0 where passers-by are rare (a store inside a mall with no street gateway) or
+    many phones advertise at low power."""
 
     floor_dbm: float = -95.0
     """Receiver sensitivity: a gateway that does not hear a device is evidence the device is

@@ -15,9 +15,9 @@ from tests.test_evalcmd import ROOT, SCENARIO
 
 def test_variants_are_validated_like_a_store_file() -> None:
     assert sweep.parse_variant("defaults") == {}
-    assert sweep.parse_variant("max_fall_db_per_s=6,offset_learn_outside=false") == {
+    assert sweep.parse_variant("max_fall_db_per_s=6,offset_outside_weight=0") == {
         "max_fall_db_per_s": 6.0,
-        "offset_learn_outside": False,
+        "offset_outside_weight": 0.0,
     }
     with pytest.raises(InputError, match="magic"):
         sweep.parse_variant("magic=3")

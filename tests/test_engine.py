@@ -251,10 +251,10 @@ def test_a_held_entry_keeps_its_decision_time_and_a_sure_one_is_published_early(
     assert sustained.published is not None and sustained.published >= sure.published + 2.0
 
 
-def _learned_offset_seconds(learn_outside: bool) -> float:
+def _learned_offset_seconds(weight: float) -> float:
     store = walks.store()
     store = dataclasses.replace(
-        store, engine=dataclasses.replace(store.engine, offset_learn_outside=learn_outside)
+        store, engine=dataclasses.replace(store.engine, offset_outside_weight=weight)
     )
     rows = walks.readings(lambda t: (5.0, -3.0), "p", 1.0, seed=4, until=40.0)
     engine = Engine(store)
@@ -266,9 +266,11 @@ def _learned_offset_seconds(learn_outside: bool) -> float:
     return float(engine._s.off_n[slot])
 
 
-def test_offsets_are_learned_on_the_street_only_when_configured() -> None:
-    assert _learned_offset_seconds(True) > 0.0
-    assert _learned_offset_seconds(False) == 0.0
+def test_offsets_learned_on_the_street_count_by_the_configured_weight() -> None:
+    full = _learned_offset_seconds(1.0)
+    assert full > 0.0
+    assert _learned_offset_seconds(0.25) == pytest.approx(0.25 * full)
+    assert _learned_offset_seconds(0.0) == 0.0
 
 
 def test_a_move_inside_the_store_is_published_early_once_the_filter_is_sure() -> None:

@@ -40,14 +40,16 @@ def test_unknown_engine_knob() -> None:
     assert err.line == 12
 
 
-def test_engine_switches_take_booleans() -> None:
-    store = parse_store(
-        GOOD + "engine: {offset_learn_outside: false, min_readings_entry: 3}\n", "s.yaml"
-    )
-    assert store.engine.offset_learn_outside is False
+def test_engine_knobs_take_numbers_of_their_kind() -> None:
+    text = GOOD + "engine: {offset_outside_weight: 0, min_readings_entry: 3}\n"
+    store = parse_store(text, "s.yaml")
+    assert store.engine.offset_outside_weight == 0.0
     assert store.engine.min_readings_entry == 3
-    err = error_of(GOOD + "engine: {offset_learn_outside: 0}\n")
-    assert err.field == "engine.offset_learn_outside"
+    err = error_of(GOOD + "engine: {offset_outside_weight: false}\n")
+    assert err.field == "engine.offset_outside_weight"
+    assert error_of(GOOD + "engine: {min_readings_entry: 2.5}\n").field == (
+        "engine.min_readings_entry"
+    )
 
 
 def test_bad_kind_type_and_duplicate() -> None:
