@@ -106,7 +106,8 @@ def plot_frontier(path: str, results: list[dict[str, Any]], title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
+    legend: list[str] = []
     for r in results:
         m = r["metrics"]
         lat = m["entry_latency"].get("phone") or m["entry_latency"].get("all")
@@ -114,10 +115,13 @@ def plot_frontier(path: str, results: list[dict[str, Any]], title: str) -> None:
             continue
         x, y = lat["p95"], 100 * m["passerby_false_entry_rate"]
         ax.plot(x, y, "o", color="tab:blue")
+        number = str(len(legend) + 1)
+        ax.annotate(number, (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points")
         recall = m["entry_recall"]
-        note = "" if recall is None else f"  (recall {100 * recall:.0f} %)"
-        ax.annotate(r["variant"] + note, (x, y), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")  # fmt: skip
+        note = "" if recall is None else f" (recall {100 * recall:.0f} %)"
+        legend.append(f"{number}: {r['variant']}{note}")
+    ax.text(1.02, 1.0, "\n".join(legend), transform=ax.transAxes, va="top", fontsize=7,
+            family="monospace")  # fmt: skip
     ax.axhline(1.0, color="tab:green", lw=0.8, ls="--")
     ax.axvline(5.0, color="tab:green", lw=0.8, ls="--")
     ax.text(5.1, 1.1, "targets: p95 <= 5 s, <= 1 %", color="tab:green", fontsize=7)
