@@ -64,14 +64,7 @@ def run_variants(kind: str, texts: dict[str, str], out_name: str) -> int:
         t0 = time.perf_counter()
         scenario = parse_scenario(text, str(SCENARIO), base_dir=str(SCENARIO.parent))
         result = simulate(scenario)
-        rd = result.readings
-        cols = Columns(
-            rd.ts,
-            list(rd.gateway),
-            list(rd.device),
-            rd.rssi.astype(float),
-            rd.tx_power.astype(float),
-        )
+        cols = Columns.of(result.readings)
         m = score(result.store, result.truth, replay(Engine(result.store), cols))
         rows.append({kind: name, **m.to_json()})
         print(

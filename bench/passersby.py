@@ -45,14 +45,7 @@ def count(scenario_path: str, seeds: list[int]) -> Counter[tuple[str, bool]]:
     out: Counter[tuple[str, bool]] = Counter()
     for seed in seeds:
         sim = simulate(dataclasses.replace(base, seed=seed))
-        r = sim.readings
-        cols = Columns(
-            np.asarray(r.ts, dtype=np.float64),
-            [str(g) for g in r.gateway],
-            [str(d) for d in r.device],
-            np.asarray(r.rssi, dtype=np.float64),
-            np.asarray(r.tx_power, dtype=np.float64),
-        )
+        cols = Columns.of(sim.readings)
         entered = {e.device for e in replay(Engine(sim.store), cols) if e.type == "store_entry"}
         for dev, track in zip(sim.devices, sim.tracks, strict=True):
             if track.role != "passerby" or dev.subject is None:

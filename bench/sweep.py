@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from firmware_sim import load_scenario, simulate
@@ -156,14 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in seeds:
         t0 = time.perf_counter()
         sim = simulate(dataclasses.replace(scenario, seed=seed))
-        r = sim.readings
-        cols = Columns(
-            np.asarray(r.ts, dtype=np.float64),
-            [str(g) for g in r.gateway],
-            [str(d) for d in r.device],
-            np.asarray(r.rssi, dtype=np.float64),
-            np.asarray(r.tx_power, dtype=np.float64),
-        )
+        cols = Columns.of(sim.readings)
         runs.append((seed, sim.store, sim.truth, cols))
         print(f"sweep: simulated seed {seed} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     truth = pooled_truth([(seed, tr) for seed, _, tr, _ in runs])

@@ -18,11 +18,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .baseline import EXIT_TIMEOUT_S, Baseline
 from .engine import Engine
@@ -64,6 +65,25 @@ class Replayable(Protocol):
     def flush(self) -> list[Event]: ...
 
 
+class ReadingColumns(Protocol):
+    """What `Columns.of` reads: firmware_sim's readings, or anything with these columns."""
+
+    @property
+    def ts(self) -> ArrayLike: ...
+
+    @property
+    def gateway(self) -> Iterable[object]: ...
+
+    @property
+    def device(self) -> Iterable[object]: ...
+
+    @property
+    def rssi(self) -> ArrayLike: ...
+
+    @property
+    def tx_power(self) -> ArrayLike: ...
+
+
 @dataclass
 class Columns:
     """Readings as parallel columns (seconds, ids, dBm), sorted by ``ts``."""
@@ -73,6 +93,17 @@ class Columns:
     device: list[str]
     rssi: FloatArray
     tx_power: FloatArray
+
+    @classmethod
+    def of(cls, r: ReadingColumns) -> Columns:
+        """The columns of a simulation's readings (ids as str, numbers as float64)."""
+        return cls(
+            ts=np.asarray(r.ts, dtype=np.float64),
+            gateway=[str(g) for g in r.gateway],
+            device=[str(d) for d in r.device],
+            rssi=np.asarray(r.rssi, dtype=np.float64),
+            tx_power=np.asarray(r.tx_power, dtype=np.float64),
+        )
 
 
 def replay(
@@ -273,14 +304,7 @@ def _run_seed(scenario: Scenario, progress: _Progress, *, plot_dir: str | None, 
 
     sim = simulate(scenario, progress=progress.phase(f"{label}simulating"))
     store = sim.store
-    r = sim.readings
-    readings = Columns(
-        ts=np.asarray(r.ts, dtype=np.float64),
-        gateway=[str(g) for g in r.gateway],
-        device=[str(d) for d in r.device],
-        rssi=np.asarray(r.rssi, dtype=np.float64),
-        tx_power=np.asarray(r.tx_power, dtype=np.float64),
-    )
+    readings = Columns.of(sim.readings)
     chosen = pick_device(store, sim.truth) if plot_dir else None
 
     engines: list[tuple[str, Engine]] = [("engine", Engine(store))]

@@ -10,7 +10,7 @@ import pytest
 
 from bench import sweep
 from proximity.errors import InputError
-from tests.test_evalcmd import ROOT, SCENARIO
+from tests.test_evalcmd import small_scenario
 
 
 def test_variants_are_validated_like_a_store_file() -> None:
@@ -38,10 +38,7 @@ def test_seed_ranges() -> None:
 def test_sweep_scores_every_variant_over_all_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scenario = tmp_path / "sw.yaml"
-    text = SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml")
-    text = text.replace("name: tiny, seed: 5, duration_s: 240", "name: sw, seed: 1, duration_s: 90")
-    scenario.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
+    scenario = small_scenario(tmp_path, "sw", 1, 90)
     monkeypatch.setattr(sweep, "ROOT", tmp_path)
     png = tmp_path / "frontier.png"
     args = ["--scenario", str(scenario), "--seeds", "1-2", "--plot", str(png)]

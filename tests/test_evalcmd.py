@@ -97,6 +97,18 @@ calibration: {{per_zone_s: 20}}
 """
 
 
+def small_scenario(folder: Path, name: str, seed: int, duration_s: float) -> Path:
+    """`SCENARIO` renamed, reseeded and shortened, without the calibration walk."""
+    text = SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml")
+    text = text.replace(
+        "name: tiny, seed: 5, duration_s: 240",
+        f"name: {name}, seed: {seed}, duration_s: {duration_s:g}",
+    )
+    path = folder / f"{name}.yaml"
+    path.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
+    return path
+
+
 def test_eval_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml"))
@@ -132,12 +144,7 @@ def test_eval_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_eval_text_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scenario = tmp_path / "mini.yaml"
-    text = SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml")
-    text = text.replace(
-        "name: tiny, seed: 5, duration_s: 240", "name: mini, seed: 2, duration_s: 60"
-    )
-    scenario.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
+    scenario = small_scenario(tmp_path, "mini", 2, 60)
     assert run(str(scenario), as_json=False, plot_dir=None) == 0
     out = capsys.readouterr().out
     assert out.startswith("proximity eval: scenario 'mini'")
@@ -154,12 +161,7 @@ def test_bad_scenario_is_input_error(tmp_path: Path) -> None:
 
 
 def test_eval_pools_several_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scenario = tmp_path / "pool.yaml"
-    text = SCENARIO.format(store=ROOT / "config" / "stores" / "default.yaml")
-    text = text.replace(
-        "name: tiny, seed: 5, duration_s: 240", "name: pool, seed: 3, duration_s: 90"
-    )
-    scenario.write_text(text.replace("calibration: {per_zone_s: 20}\n", ""))
+    scenario = small_scenario(tmp_path, "pool", 3, 90)
     single: list[dict[str, Any]] = []
     for seed in (3, 4):
         one = tmp_path / f"seed{seed}.yaml"
