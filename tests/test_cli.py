@@ -290,8 +290,8 @@ def test_simulate_and_eval_dispatch(
     sim.run_simulate = lambda path, out: calls.append(("sim", path, out)) or 0  # type: ignore[attr-defined]
     ev = types.ModuleType("proximity.evalcmd")
 
-    def fake_eval(path: str, *, as_json: bool, plot_dir: str | None) -> int:
-        calls.append(("eval", path, as_json, plot_dir))
+    def fake_eval(path: str, *, as_json: bool, plot_dir: str | None, seeds: int) -> int:
+        calls.append(("eval", path, as_json, plot_dir, seeds))
         return 3
 
     ev.run = fake_eval  # type: ignore[attr-defined]
@@ -300,10 +300,12 @@ def test_simulate_and_eval_dispatch(
     assert run(capsys, "simulate", "--scenario", "sc.yaml", "--out", "d")[0] == 0
     assert run(capsys, "eval", "--scenario", "sc.yaml", "--json", "--plot-dir", "p")[0] == 3
     assert run(capsys, "eval", "--scenario", "sc.yaml")[0] == 3
+    assert run(capsys, "eval", "--scenario", "sc.yaml", "--seeds", "4")[0] == 3
     assert calls == [
         ("sim", "sc.yaml", "d"),
-        ("eval", "sc.yaml", True, "p"),
-        ("eval", "sc.yaml", False, None),
+        ("eval", "sc.yaml", True, "p", 1),
+        ("eval", "sc.yaml", False, None, 1),
+        ("eval", "sc.yaml", False, None, 4),
     ]
 
 
