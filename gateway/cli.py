@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import sys
 import time
@@ -24,7 +25,7 @@ from . import codec, topics
 from .batcher import Batcher
 from .bus import BusClosedError, MqttLink, Will
 from .config import Settings, load_settings
-from .errors import ScannerError
+from .errors import ParentGoneError, ScannerError
 from .node import GatewayNode, NodeSettings
 from .outbox import Outbox
 from .privacy import EdgeFilter
@@ -74,6 +75,22 @@ def run(ns: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except ParentGoneError as exc:
+        log.warning("%s; stopping", exc)
+        return 0
+
+
+PARENT_ENV = "PROXIMITY_PARENT_PID"
+"""Set by a supervisor (the demo) that starts this process in its own session: when the
+process with that id is no longer this one's parent, this one stops (outbox and journal
+closed as on Ctrl-C) instead of running on as an orphan."""
+
+
+async def exit_with_parent(pid: int, every_s: float = 1.0) -> None:
+    """Raise `ParentGoneError` once ``pid`` is no longer this process's parent."""
+    while os.getppid() == pid:
+        await asyncio.sleep(every_s)
+    raise ParentGoneError(f"the process that started this one (pid {pid}) is gone")
 
 
 def _source(s: Settings, resume: float | None) -> Source:
@@ -198,6 +215,9 @@ async def main(s: Settings) -> int:
         handlers.append((node.subscriptions(), node.on_message))
         loops += [node.run_source(), node.publisher(), node.ticker(), node.health_loop()]
     link.subscriptions = [p for patterns, _ in handlers for p in patterns]
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit():
+        loops.append(exit_with_parent(int(parent)))
     log.info("%s %s of store %s starting (boot %s)", s.role, s.gateway or "", s.store, boot_id)
 
     tasks = [asyncio.create_task(c) for c in loops]

@@ -43,6 +43,7 @@ from proximity.errors import InputError
 from proximity.store import dump_store
 
 from . import codec, topics
+from .cli import PARENT_ENV
 from .errors import GatewayError, PayloadError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,6 +301,7 @@ class StoreSide:
         self._logs.append(log)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env[PARENT_ENV] = str(os.getpid())  # a gateway or hub left orphaned stops by itself
         # Own session: a Ctrl-C in the terminal reaches the demo only, which stops the
         # processes in order (gateways, hub, broker).
         return subprocess.Popen(

@@ -18,6 +18,10 @@ class ScannerError(GatewayError):
     """The Bluetooth scanner cannot run; the message says what to do about it."""
 
 
+class ParentGoneError(GatewayError):
+    """The process that started this one (``PARENT_ENV``) has gone: stop as on Ctrl-C."""
+
+
 class PayloadError(InputError):
     """A message on a subscribed topic that cannot be accepted (it goes to the dead letter)."""
 
@@ -26,4 +30,4 @@ class PayloadError(InputError):
         self.topic = topic
 
 
-__all__ = ["GatewayError", "InputError", "PayloadError", "ScannerError"]
+__all__ = ["GatewayError", "InputError", "ParentGoneError", "PayloadError", "ScannerError"]
