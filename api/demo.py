@@ -361,6 +361,7 @@ def run(ns: argparse.Namespace) -> int:
         print(message, flush=True)
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    store_demo.honour_ctrl_c()
     temp = None if ns.workdir else tempfile.TemporaryDirectory(prefix="proximity-demo-")
     workdir = Path(ns.workdir) if ns.workdir else Path(temp.name)  # type: ignore[union-attr]
     workdir.mkdir(parents=True, exist_ok=True)

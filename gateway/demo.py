@@ -569,6 +569,7 @@ def run(ns: argparse.Namespace) -> int:
             print(line, flush=True)
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    honour_ctrl_c()
     temp = None if ns.workdir else tempfile.TemporaryDirectory(prefix="proximity-demo-")
     workdir = Path(ns.workdir) if ns.workdir else Path(temp.name)  # type: ignore[union-attr]
     side: StoreSide | None = None
@@ -598,6 +599,13 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{board.events} events, {len(board.in_store)} devices in store at the end")
     print(f"proximity demo: {reason}", file=sys.stderr if code else sys.stdout)
     return code
+
+
+def honour_ctrl_c() -> None:
+    """Stop on Ctrl-C (SIGINT) even when started with it ignored: a shell starts background
+    jobs (``cmd &``) that way, and Python then never raises KeyboardInterrupt, so the demo and
+    every process it starts would only stop when killed."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+IGNORING_CTRL_C = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+"""Prefix of a command line that runs the command with SIGINT ignored (inherited on exec)."""
 
 
 class DemoRun:
@@ -22,9 +24,11 @@ class DemoRun:
         self.workdir = workdir
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
+        # Started the way a shell starts a background job, with Ctrl-C ignored: the demo must
+        # still stop on the SIGINT that interrupt() sends.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "proximity.cli", "demo", "--port", "0", "--speed", str(speed),
-             "--workdir", str(workdir)],
+            [*IGNORING_CTRL_C, sys.executable, "-m", "proximity.cli", "demo", "--port", "0",
+             "--speed", str(speed), "--workdir", str(workdir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

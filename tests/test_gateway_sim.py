@@ -25,6 +25,7 @@ from gateway import codec, demo
 from gateway.sources import sim_source
 from proximity import frames
 from proximity.errors import InputError
+from tests.demo_run import IGNORING_CTRL_C
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mqtt_broker import require_mosquitto
@@ -197,8 +198,8 @@ def test_store_side_demo_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
     require_mosquitto()
     scenario = short_scenario(tmp_path, 600.0)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.demo", "--scenario", str(scenario), "--speed", "5",
-         "--workdir", str(tmp_path / "w")],
+        [*IGNORING_CTRL_C, sys.executable, "-m", "gateway.demo", "--scenario", str(scenario),
+         "--speed", "5", "--workdir", str(tmp_path / "w")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
     )  # fmt: skip
     assert proc.stdout is not None
