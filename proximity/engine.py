@@ -334,13 +334,12 @@ class Engine:
         best = p.argmax(axis=1)
         conf = p[np.arange(u.size), best]
         self._learn_bias(est, p1m, fit, conf)
-        sure = conf >= cfg.calibration_min_prob
-        if cfg.offset_outside_weight <= 0:
-            sure &= self._zone_in_store[best]
+        # a step on the street teaches the offset less (offset_outside_weight), or not at all
+        teach = np.where(self._zone_in_store[best], 1.0, cfg.offset_outside_weight)
+        sure = (conf >= cfg.calibration_min_prob) & (teach > 0)
         if sure.any():
             us = u[sure]
-            step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S)
-            step *= np.where(self._zone_in_store[best[sure]], 1.0, cfg.offset_outside_weight)
+            step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S) * teach[sure]
             s.off_n[us] = np.minimum(s.off_n[us] + step, _OFFSET_MEMORY_S)
             s.off_mean[us] += fit.offset_db[sure] * step / s.off_n[us]
         decided = s.decided[u]
