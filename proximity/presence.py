@@ -273,12 +273,6 @@ class Presence:
         kind = "inside" if old.in_store and new.in_store else "exit" if old.in_store else "entry"
         return kind, state.held[1]
 
-    def held_exit(self, device: str) -> float | None:
-        """When the device's held move from the store to an ``outside`` zone was decided
-        (None: no such move is held)."""
-        held = self.held_move(device)
-        return held[1] if held is not None and held[0] == "exit" else None
-
     def release_held(self, device: str, ts: float) -> list[Event]:
         """Publish the device's held move now, at ``ts``, before its hold has run out: the
         decider has evidence that the move is real. Its events keep the time the move was

@@ -165,14 +165,14 @@ def test_a_held_exit_released_early_keeps_the_time_it_happened() -> None:
     p.update("d", "entrance", 0.0)
     assert p.release_held("d", 1.0) == []  # nothing held
     p.update("d", "street", 3.0)
-    assert p.held_exit("d") == 3.0
+    assert p.held_move("d") == ("exit", 3.0)
     ev = p.release_held("d", 9.0)  # the decider sees the device walking away
     assert [(e.type, e.zone, e.ts, e.published) for e in ev] == [
         ("zone_exit", "entrance", 3.0, 9.0),
         ("store_exit", None, 3.0, 9.0),
         ("zone_enter", "street", 3.0, 9.0),
     ]
-    assert p.visit_of("d") is None and p.held_exit("d") is None
+    assert p.visit_of("d") is None and p.held_move("d") is None
     assert p.tick(3.0 + walks.store().engine.visit_gap_s) == []  # not published twice
 
 
@@ -181,7 +181,7 @@ def test_release_publishes_any_held_move_once_with_the_time_it_was_decided() -> 
     p.update("d", "entrance", 0.0)
     assert p.held_move("d") is None and p.release_held("d", 1.0) == []
     p.update("d", "back", 20.0)  # a move inside the store, held min_stay_s
-    assert p.held_move("d") == ("inside", 20.0) and p.held_exit("d") is None
+    assert p.held_move("d") == ("inside", 20.0)  # not an exit
     released = p.release_held("d", 21.0)
     assert [(e.type, e.zone, e.ts, e.published) for e in released] == [
         ("zone_dwell", "entrance", 5.0, 21.0),
@@ -190,7 +190,7 @@ def test_release_publishes_any_held_move_once_with_the_time_it_was_decided() -> 
     ]
     assert p.tick(30.0) == []  # its place in the hold queue is skipped
     p.update("d", "street", 40.0)
-    assert p.held_move("d") == ("exit", 40.0) and p.held_exit("d") == 40.0
+    assert p.held_move("d") == ("exit", 40.0)
 
 
 def entry_held(seconds: float = 8.0) -> Store:
