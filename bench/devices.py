@@ -11,11 +11,9 @@ nominal power: Android's advertising power settings alone span 22 dB.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from bench.impairments import SCENARIO, run_variants
 
-ROOT = Path(__file__).resolve().parent.parent
 NOMINAL_DBM = -59
 KINDS = ("phone", "fob", "badge")
 

@@ -34,15 +34,13 @@ import yaml
 from firmware_sim import load_scenario, simulate
 from proximity.engine import Engine
 from proximity.errors import InputError
-from proximity.evalcmd import Columns, pooled_events, pooled_truth, replay
+from proximity.evalcmd import Columns, exit_window, pooled_events, pooled_truth, replay
 from proximity.evaluate import Metrics, TruthInterval, score
 from proximity.readings import Event
 from proximity.store import Store, parse_engine
 from proximity.yamldoc import Doc
 
 ROOT = Path(__file__).resolve().parent.parent
-EXIT_MATCH_S = 40.0
-"""Exit matching window, as ``proximity eval`` uses with the default tuning."""
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -175,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed, st, _, cols in runs:
             tuned = dataclasses.replace(st, engine=dataclasses.replace(st.engine, **over))
             events.append((seed, replay(Engine(tuned), cols)))
-        m = score(store, truth, pooled_events(events), exit_match_s=EXIT_MATCH_S)
+        m = score(store, truth, pooled_events(events), exit_match_s=exit_window(store))
         print(_row(text, m), f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
         results.append({"variant": text, "overrides": over, "metrics": m.to_json()})
     if ns.plot:

@@ -225,9 +225,8 @@ def run(
             for name in runs[0].streams
         }
 
-    exit_window = max(store.engine.exit_timeout_s, EXIT_TIMEOUT_S) + 10.0
     columns: list[tuple[str, Metrics]] = [
-        (name, score(store, truth, events, exit_match_s=exit_window))
+        (name, score(store, truth, events, exit_match_s=exit_window(store)))
         for name, events in streams.items()
     ]
     title = f"proximity eval: scenario '{scenario.name}' ({scenario.duration_s:g} s simulated)"
@@ -251,22 +250,20 @@ def run(
         with open(os.path.join(keep_dir, "eval.json"), "w", encoding="utf-8") as fh:
             json.dump(as_dict(columns, title=title), fh, indent=2)
     first = runs[0]
-    if plot_dir is not None and first.chosen and first.engine and first.readings is not None:
+    if plot_dir is not None and first.traced is not None:
+        chosen, engine, readings = first.traced
         os.makedirs(plot_dir, exist_ok=True)
         path = os.path.join(plot_dir, f"{scenario.name}.png")
         title = f"scenario '{scenario.name}'"
-        _plot(
-            path,
-            store,
-            first.truth,
-            first.readings,
-            first.engine,
-            first.streams["engine"],
-            first.chosen,
-            title,
-        )
-        print(f"eval: plot of device {first.chosen} -> {path}", file=sys.stderr)
+        _plot(path, store, first.truth, readings, engine, first.streams["engine"], chosen, title)
+        print(f"eval: plot of device {chosen} -> {path}", file=sys.stderr)
     return 0
+
+
+def exit_window(store: Store) -> float:
+    """How far from a true exit a ``store_exit`` may be and still pair with it: the longer of
+    the engine's and the baseline's timeout, plus 10 s (the same window for every column)."""
+    return max(store.engine.exit_timeout_s, EXIT_TIMEOUT_S) + 10.0
 
 
 def pooled_truth(runs: Sequence[tuple[int, Sequence[TruthInterval]]]) -> list[TruthInterval]:
@@ -286,16 +283,14 @@ def pooled_events(runs: Sequence[tuple[int, Sequence[Event]]]) -> list[Event]:
 
 @dataclass
 class _Run:
-    """One simulated run: its store, truth and every column's events (and, for the run that
-    is plotted, its readings and engine)."""
+    """One simulated run: its store, truth and every column's events, and for the run that
+    is plotted the traced device with the engine that traced it and the readings."""
 
     seed: int
     store: Store
     truth: Sequence[TruthInterval]
-    readings: Columns | None
     streams: dict[str, list[Event]]
-    chosen: str | None
-    engine: Engine | None
+    traced: tuple[str, Engine, Columns] | None
 
 
 def _run_seed(scenario: Scenario, progress: _Progress, *, plot_dir: str | None, label: str) -> _Run:
@@ -332,15 +327,8 @@ def _run_seed(scenario: Scenario, progress: _Progress, *, plot_dir: str | None, 
     streams["baseline"] = replay(
         Baseline(store), readings, progress=progress.phase(f"{label}replaying (baseline)")
     )
-    return _Run(
-        seed=scenario.seed,
-        store=store,
-        truth=sim.truth,
-        readings=readings if chosen is not None else None,
-        streams=streams,
-        chosen=chosen,
-        engine=engines[0][1] if chosen is not None else None,
-    )
+    traced = None if chosen is None else (chosen, engines[0][1], readings)
+    return _Run(seed=scenario.seed, store=store, truth=sim.truth, streams=streams, traced=traced)
 
 
 def _plot(
