@@ -359,7 +359,9 @@ class Engine:
                     continue
             current = int(s.decided[slot])
             inside = current >= 0 and bool(self._zone_in_store[current])
-            if inside and not self._zone_in_store[cand]:
+            if inside and not self._zone_in_store[cand] and self._entry_held(slot):
+                need_p, need_s = cfg.enter_prob, cfg.confirm_s
+            elif inside and not self._zone_in_store[cand]:
                 need_p, need_s = cfg.leave_prob, cfg.leave_confirm_s
             elif inside:
                 need_p, need_s = cfg.move_prob, cfg.move_confirm_s
@@ -386,6 +388,13 @@ class Engine:
         if cfg.entry_release_prob < 1 or cfg.zone_release_prob < 1:
             events.extend(self._release_sure(u, p, t_dev))
         return events
+
+    def _entry_held(self, slot: int) -> bool:
+        """Whether the device's store entry is decided but still held (not yet published)."""
+        if not self._s.holding[slot]:
+            return False
+        held = self.presence.held_move(self.devices.ids[int(self._s.code[slot])])
+        return held is not None and held[0] == "entry"
 
     def _held(self, u: IntArray, mask: np.ndarray) -> Iterator[tuple[int, int, str, str, float]]:
         """The devices of ``u`` (where ``mask``) with a held move: (row in ``u``, slot, device,

@@ -291,3 +291,33 @@ def test_a_move_inside_the_store_is_published_early_once_the_filter_is_sure() ->
     stay = walks.store().engine.min_stay_s
     assert held.published is not None and held.published >= held.ts + stay
     assert sure.published is not None and sure.ts < sure.published < sure.ts + stay
+
+
+def _stepping_in(t: float) -> tuple[float, float] | None:
+    """On the pavement, 4 s just inside the door (20-24 s), then back on the pavement."""
+    return (5.0, 2.0) if 20.0 <= t < 24.0 else (5.0, -3.0)
+
+
+def _placed_after_stepping_in(hold: float) -> tuple[list[Event], str | None]:
+    store = walks.store()
+    store = dataclasses.replace(store, engine=dataclasses.replace(store.engine, entry_hold_s=hold))
+    rows = walks.readings(_stepping_in, "p", 1.0, seed=3, until=60.0)
+    engine = Engine(store)
+    engine.trace_devices.add("p")
+    ts, gws, devs, rssi = zip(*rows, strict=True)
+    engine.ingest_rows(ts, gws, devs, rssi)
+    events = engine.advance(max(ts)) + engine.flush()
+    at_35 = [p.zone for p in engine.traces["p"] if p.ts <= 35.0][-1]
+    return events, at_35
+
+
+def test_a_held_entry_is_taken_back_on_the_evidence_that_brought_the_device_in() -> None:
+    # published at once, the entry is a visit: leaving needs leave_prob for leave_confirm_s,
+    # which this walk's pavement readings (street posterior about 0.8) never give
+    published, zone = _placed_after_stepping_in(0.0)
+    assert ("store_entry", None) in kinds(published, "p")
+    assert zone == "entrance"
+    # held, nothing has been said yet: the street wins back on enter_prob, the entry is dropped
+    held, zone = _placed_after_stepping_in(8.0)
+    assert kinds(held, "p") == [("zone_enter", "street")]
+    assert zone == "street"
