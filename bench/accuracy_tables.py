@@ -168,6 +168,34 @@ def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
     return "\n".join(lines)
 
 
+def sweep_table(data: dict[str, Any]) -> str:
+    """The variants of one ``bench.sweep`` run (latencies over every kind of device)."""
+
+    def lat(m: dict[str, Any], kind: str) -> str:
+        stat = m[kind].get("all")
+        return "-" if not stat or not stat["n"] else f"{stat['p50']:.1f} / {stat['p95']:.1f} s"
+
+    lines = [
+        "| variant | in-store acc. | street acc. | entry recall | entry precision "
+        "| passers-by entered | spurious /h | entry p50 / p95 | exit p50 / p95 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in data["variants"]:
+        m = v["metrics"]
+        cells = [
+            _pct(m["in_store_accuracy"]),
+            _pct(m["out_of_store_accuracy"]),
+            _pct(m["entry_recall"]),
+            _pct(m["entry_precision"]),
+            _pct(m["passerby_false_entry_rate"]),
+            _num(m["spurious_per_device_hour"]),
+            lat(m, "entry_latency"),
+            lat(m, "exit_latency"),
+        ]
+        lines.append(f"| `{v['variant']}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     folder = Path(argv[1] if len(argv) > 1 else "out")
     imp = folder / "impairments.json"
@@ -195,6 +223,11 @@ def main(argv: list[str]) -> int:
                 "street", "entrance", "womens", "mens", "shoes", "checkout", "pickup", "fitting",
             ]  # fmt: skip
             print(confusion_table(data, zones) + "\n")
+    for path in sorted(folder.glob("sweep-*.json")):
+        data = json.loads(path.read_text())
+        seeds = data["seeds"]
+        print(f"### {path.name} ({data['scenario']}, seeds {seeds[0]}-{seeds[-1]})\n")
+        print(sweep_table(data) + "\n")
     return 0
 
 

@@ -140,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--plot", metavar="PNG", help="also draw passers-by entered against entry latency"
     )
+    ap.add_argument(
+        "--save", metavar="NAME", help="results file under out/ (default sweep-<scenario>.json)"
+    )
     ns = ap.parse_args(argv)
     try:
         seeds = parse_seeds(ns.seeds)
@@ -181,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep: plot -> {ns.plot}", file=sys.stderr)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
-    (out / f"sweep-{scenario.name}.json").write_text(
+    (out / (ns.save or f"sweep-{scenario.name}.json")).write_text(
         json.dumps({"scenario": scenario.name, "seeds": seeds, "variants": results}, indent=2)
     )
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench import sweep
+from bench.accuracy_tables import sweep_table
 from proximity.errors import InputError
 from tests.test_evalcmd import small_scenario
 
@@ -41,14 +42,16 @@ def test_sweep_scores_every_variant_over_all_runs(
     scenario = small_scenario(tmp_path, "sw", 1, 90)
     monkeypatch.setattr(sweep, "ROOT", tmp_path)
     png = tmp_path / "frontier.png"
-    args = ["--scenario", str(scenario), "--seeds", "1-2", "--plot", str(png)]
+    args = ["--scenario", str(scenario), "--seeds", "1-2", "--plot", str(png), "--save", "s.json"]
     assert sweep.main([*args, "defaults", "min_stay_s=0"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("sw, seeds 1-2 (2 runs scored together)")
     assert [line.split()[0] for line in lines[2:]] == ["defaults", "min_stay_s=0"]
-    saved = json.loads((tmp_path / "out" / "sweep-sw.json").read_text())
+    saved = json.loads((tmp_path / "out" / "s.json").read_text())
     assert saved["seeds"] == [1, 2]
+    table = sweep_table(saved).splitlines()
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["`defaults`", "`min_stay_s=0`"]
     a, b = (v["metrics"] for v in saved["variants"])
     assert a["true_entries"] == b["true_entries"] > 0  # the same runs for every variant
     # every move published at once cannot make fewer zone changes than held ones
