@@ -95,9 +95,9 @@ class EngineConfig:
     devices 5 dB quieter than nominal (``python -m bench.devices``) 54.6 % to 69.6 %, entry
     recall 16 % to 44 %. Over ten runs of the default scenario (seeds 7-16,
     ``python -m bench.sweep``), 0.25 placed shoppers better (in-store 74.6 % to 76.4 %, entry
-    precision 48.4 % to 50.7 %) but gave 16.3 % of passers-by an entry instead of 10.9 %
-    (0.5: 75.6 % and 13.4 %); with ``entry_hold_s`` 20 as well, 76.4 %, precision 53.5 % and
-    11.4 % of passers-by, but the one-gateway boutique's entries then came at p95 23 s instead
+    precision 50.3 % to 55.2 %) but gave 11.7 % of passers-by an entry instead of 9.5 %
+    (0.5: 75.5 % and 10.5 %); with ``entry_hold_s`` 20 as well, 76.3 %, precision 55.6 % and
+    10.9 % of passers-by, but the one-gateway boutique's entries then came at p95 22 s instead
     of 12 s. Set 0 where passers-by are rare (a store inside a mall with no street gateway) or
     many phones advertise at low power."""
 
