@@ -147,6 +147,19 @@ def confusion_table(data: dict[str, Any], zones: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _headline(m: dict[str, Any]) -> list[str]:
+    """In-store and street accuracy, entry recall and precision, passers-by entered, spurious
+    changes per device-hour: the cells every variant table starts with."""
+    return [
+        _pct(m["in_store_accuracy"]),
+        _pct(m["out_of_store_accuracy"]),
+        _pct(m["entry_recall"]),
+        _pct(m["entry_precision"]),
+        _pct(m["passerby_false_entry_rate"]),
+        _num(m["spurious_per_device_hour"]),
+    ]
+
+
 def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
     """The radio breakdown of ``bench.impairments`` (or, with ``first="devices"``, the device
     power variants of ``bench.devices``)."""
@@ -156,15 +169,7 @@ def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        cells = [
-            _pct(r["in_store_accuracy"]),
-            _pct(r["out_of_store_accuracy"]),
-            _pct(r["entry_recall"]),
-            _pct(r["entry_precision"]),
-            _pct(r["passerby_false_entry_rate"]),
-            _num(r["spurious_per_device_hour"]),
-        ]
-        lines.append(f"| {r[first]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r[first]} | " + " | ".join(_headline(r)) + " |")
     return "\n".join(lines)
 
 
@@ -182,16 +187,7 @@ def sweep_table(data: dict[str, Any]) -> str:
     ]
     for v in data["variants"]:
         m = v["metrics"]
-        cells = [
-            _pct(m["in_store_accuracy"]),
-            _pct(m["out_of_store_accuracy"]),
-            _pct(m["entry_recall"]),
-            _pct(m["entry_precision"]),
-            _pct(m["passerby_false_entry_rate"]),
-            _num(m["spurious_per_device_hour"]),
-            lat(m, "entry_latency"),
-            lat(m, "exit_latency"),
-        ]
+        cells = [*_headline(m), lat(m, "entry_latency"), lat(m, "exit_latency")]
         lines.append(f"| `{v['variant']}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -19,18 +19,11 @@ decisions (``ts``) of the same device:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.sweep import parse_seeds
-from firmware_sim import load_scenario, simulate
-from proximity.engine import Engine
-from proximity.errors import InputError
-from proximity.evalcmd import Columns, replay
+from bench.sweep import engine_runs, scenario_runs
 from proximity.evaluate import Segment, TruthInterval, true_segments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,12 +78,9 @@ def classify(truth: Sequence[Segment], entries: Sequence[float], in_store: set[s
 
 def count(scenario_path: str, seeds: list[int]) -> Counter[str]:
     """Class -> true entries, over all runs."""
-    base = load_scenario(scenario_path)
     out: Counter[str] = Counter()
-    for seed in seeds:
-        sim = simulate(dataclasses.replace(base, seed=seed))
+    for sim, events in engine_runs(scenario_path, seeds, "entries"):
         in_store = {z.id for z in sim.store.zones if z.in_store}
-        events = replay(Engine(sim.store), Columns.of(sim.readings))
         entries: dict[str, list[float]] = {}
         for e in events:
             if e.type == "store_entry":
@@ -101,20 +91,12 @@ def count(scenario_path: str, seeds: list[int]) -> Counter[str]:
         for device, items in sorted(by_device.items()):
             truth = true_segments(items, device)
             out.update(classify(truth, entries.get(device, []), in_store))
-        print(f"entries: seed {seed} done", file=sys.stderr)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.entries", description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", default=str(ROOT / "config" / "scenarios" / "default.yaml"))
-    ap.add_argument("--seeds", default="7-16", help="A-B or A,B,C (default 7-16)")
-    ns = ap.parse_args(argv)
-    try:
-        seeds = parse_seeds(ns.seeds)
-        counts = count(ns.scenario, seeds)
-    except InputError as exc:
-        print(f"bench.entries: {exc}", file=sys.stderr)
+    counts = scenario_runs("bench.entries", __doc__ or "", argv, count)
+    if counts is None:
         return 2
     total = sum(counts.values())
     print(f"{'true entries':16} {total:>5}")

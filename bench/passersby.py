@@ -12,20 +12,13 @@ of each got a ``store_entry``.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from bench.sweep import parse_seeds
-from firmware_sim import load_scenario, simulate
-from proximity.engine import Engine
-from proximity.errors import InputError
-from proximity.evalcmd import Columns, replay
+from bench.sweep import engine_runs, scenario_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 STILL_MPS = 0.3
@@ -41,33 +34,20 @@ def paused(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
 
 def count(scenario_path: str, seeds: list[int]) -> Counter[tuple[str, bool]]:
     """(``paused`` or ``walked``, got an entry) -> passers-by, over all runs."""
-    base = load_scenario(scenario_path)
     out: Counter[tuple[str, bool]] = Counter()
-    for seed in seeds:
-        sim = simulate(dataclasses.replace(base, seed=seed))
-        cols = Columns.of(sim.readings)
-        entered = {e.device for e in replay(Engine(sim.store), cols) if e.type == "store_entry"}
+    for sim, events in engine_runs(scenario_path, seeds, "passersby"):
+        entered = {e.device for e in events if e.type == "store_entry"}
         for dev, track in zip(sim.devices, sim.tracks, strict=True):
             if track.role != "passerby" or dev.subject is None:
                 continue
             kind = "paused" if paused(track.t, track.x, track.y) else "walked"
             out[(kind, dev.subject in entered)] += 1
-        print(f"passersby: seed {seed} done", file=sys.stderr)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.passersby", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument("--scenario", default=str(ROOT / "config" / "scenarios" / "default.yaml"))
-    ap.add_argument("--seeds", default="7-16", help="A-B or A,B,C (default 7-16)")
-    ns = ap.parse_args(argv)
-    try:
-        seeds = parse_seeds(ns.seeds)
-        counts = count(ns.scenario, seeds)
-    except InputError as exc:
-        print(f"bench.passersby: {exc}", file=sys.stderr)
+    counts = scenario_runs("bench.passersby", __doc__ or "", argv, count)
+    if counts is None:
         return 2
     print(f"{'passers-by':12} {'total':>6} {'given an entry':>15}")
     for kind in ("paused", "walked"):

@@ -25,13 +25,13 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from firmware_sim import load_scenario, simulate
+from firmware_sim import SimResult, load_scenario, simulate
 from proximity.engine import Engine
 from proximity.errors import InputError
 from proximity.evalcmd import Columns, exit_window, pooled_events, pooled_truth, replay
@@ -39,6 +39,8 @@ from proximity.evaluate import Metrics, TruthInterval, score
 from proximity.readings import Event
 from proximity.store import Store, parse_engine
 from proximity.yamldoc import Doc
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +80,41 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or min(seeds) < 0:
         raise InputError("--seeds", None, None, f"expected A-B or A,B,C, got {text!r}")
     return seeds
+
+
+def scenario_runs(
+    prog: str,
+    doc: str,
+    argv: Sequence[str] | None,
+    count: Callable[[str, list[int]], T],
+    default_seeds: str = "7-16",
+) -> T | None:
+    """The command line of a bench tool that scores runs of one scenario: parse
+    ``--scenario`` and ``--seeds``, return ``count(scenario path, seeds)``, or None after
+    saying on stderr what was wrong with the input."""
+    ap = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc.split("\n")[0])
+    ap.add_argument("--scenario", default=str(ROOT / "config" / "scenarios" / "default.yaml"))
+    ap.add_argument(
+        "--seeds", default=default_seeds, help=f"A-B or A,B,C (default {default_seeds})"
+    )
+    ns = ap.parse_args(argv)
+    try:
+        return count(ns.scenario, parse_seeds(ns.seeds))
+    except InputError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
+def engine_runs(
+    scenario_path: str, seeds: Sequence[int], label: str
+) -> Iterator[tuple[SimResult, list[Event]]]:
+    """Each seed's run of the scenario, simulated and replayed through the default engine
+    (its events), saying on stderr when a seed is done."""
+    base = load_scenario(scenario_path)
+    for seed in seeds:
+        sim = simulate(dataclasses.replace(base, seed=seed))
+        yield sim, replay(Engine(sim.store), Columns.of(sim.readings))
+        print(f"{label}: seed {seed} done", file=sys.stderr)
 
 
 def _row(label: str, m: Metrics) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.entries import classify
+import pytest
+
+from bench.entries import classify, main
 
 IN = {"entrance", "shoes"}
 # street until 100 s, in the store until 300 s, street again, back in at 400 s
@@ -25,3 +27,8 @@ def test_each_entry_is_classified_by_its_nearest_decision() -> None:
 
 def test_a_device_inside_when_the_run_began_did_not_enter() -> None:
     assert classify([(0.0, 50.0, "shoes"), (50.0, 80.0, "street")], [0.5], IN) == []
+
+
+def test_bad_seeds_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--seeds", "x"]) == 2
+    assert capsys.readouterr().err.startswith("bench.entries: --seeds")
