@@ -175,11 +175,6 @@ def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
 
 def sweep_table(data: dict[str, Any]) -> str:
     """The variants of one ``bench.sweep`` run (latencies over every kind of device)."""
-
-    def lat(m: dict[str, Any], kind: str) -> str:
-        stat = m[kind].get("all")
-        return "-" if not stat or not stat["n"] else f"{stat['p50']:.1f} / {stat['p95']:.1f} s"
-
     lines = [
         "| variant | in-store acc. | street acc. | entry recall | entry precision "
         "| passers-by entered | spurious /h | entry p50 / p95 | exit p50 / p95 |",
@@ -187,7 +182,7 @@ def sweep_table(data: dict[str, Any]) -> str:
     ]
     for v in data["variants"]:
         m = v["metrics"]
-        cells = [*_headline(m), lat(m, "entry_latency"), lat(m, "exit_latency")]
+        cells = [*_headline(m), _lat(m, "entry_latency", "all"), _lat(m, "exit_latency", "all")]
         lines.append(f"| `{v['variant']}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 from bench.sweep import engine_runs, scenario_runs
 from proximity.evaluate import Segment, TruthInterval, true_segments
 
-ROOT = Path(__file__).resolve().parent.parent
 MATCH_S = 5.0
 """The window of entry recall (``proximity eval``)."""
 

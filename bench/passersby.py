@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from bench.sweep import engine_runs, scenario_runs
 
-ROOT = Path(__file__).resolve().parent.parent
 STILL_MPS = 0.3
 """Slower than this for more than a second counts as standing (a stand drifts 0.25 m)."""
 

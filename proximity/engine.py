@@ -359,10 +359,11 @@ class Engine:
                     continue
             current = int(s.decided[slot])
             inside = current >= 0 and bool(self._zone_in_store[current])
-            if inside and not self._zone_in_store[cand] and self._entry_held(slot):
-                need_p, need_s = cfg.enter_prob, cfg.confirm_s
-            elif inside and not self._zone_in_store[cand]:
-                need_p, need_s = cfg.leave_prob, cfg.leave_confirm_s
+            if inside and not self._zone_in_store[cand]:
+                # a held entry has published nothing: it goes back out as it came in
+                held = self._entry_held(slot)
+                need_p = cfg.enter_prob if held else cfg.leave_prob
+                need_s = cfg.confirm_s if held else cfg.leave_confirm_s
             elif inside:
                 need_p, need_s = cfg.move_prob, cfg.move_confirm_s
             else:
