@@ -36,6 +36,7 @@ _INITIAL_SLOTS = 64
 _EVIDENCE_CAP_S = 2.0
 _STEP_CAP_S = 10.0
 _BIAS_CAP_DB = 12.0
+_TINY = 1e-9
 _OFFSET_MEMORY_S = 300.0  # device offset: a running mean over at most the last five minutes
 
 
@@ -47,6 +48,16 @@ class TracePoint:
     est: FloatArray
     posterior: FloatArray
     zone: str | None
+
+
+@dataclass(frozen=True)
+class _SideFit:
+    """A zone fit with the device offsets it was made with (nominal 1 m power plus learned
+    offset, and the learned offset alone), dB."""
+
+    fit: Fit
+    p1m: FloatArray
+    mean: FloatArray
 
 
 @dataclass
@@ -73,7 +84,12 @@ class _Slots:
     n_read: IntArray
     p1m: FloatArray
     off_mean: FloatArray
+    """Learned transmit offset, dB: the only one, or the store's side of it."""
     off_n: FloatArray
+    """Seconds of confident placement behind ``off_mean``."""
+    off_out: FloatArray
+    """The street's side of the offset (`EngineConfig.offset_cross_weight`)."""
+    off_out_n: FloatArray
     step_est: FloatArray
     cp_llr: FloatArray
     cp_since: FloatArray
@@ -146,6 +162,15 @@ class Engine:
         else:
             # a gateway of the store: it hears some point of the store best
             self._gw_inside = self.model.mu[inside].max(axis=0) > self.model.mu[~inside].max(axis=0)
+        point_in = self._zone_in_store[self.model.point_zone]
+        self._sides: tuple[IntArray, IntArray, PointModel, PointModel] | None = None
+        if point_in.any() and not point_in.all() and len(store.gateways) >= 2:
+            self._sides = (
+                np.flatnonzero(point_in),
+                np.flatnonzero(~point_in),
+                self.model.subset(point_in),
+                self.model.subset(~point_in),
+            )
         self._generator = _generator(self.model.adjacency, [z.kind for z in store.zones], self.cfg)
         self._prior = _initial_prior([z.kind for z in store.zones])
 
@@ -295,14 +320,8 @@ class Engine:
         s = self._s
         t_dev = s.last_seen[u]
         est = self._smoother.est[u]
-        known = s.off_n[u]
-        offset_sd = np.maximum(
-            cfg.device_offset_min_sd_db,
-            cfg.device_offset_sd_db / np.sqrt(1.0 + known / cfg.offset_learn_s),
-        )
-        p1m = s.p1m[u] + s.off_mean[u]
-        fit = self.model.fit(est - self.gateway_bias[None, :], p1m, cfg, offset_sd)
-        ll = fit.zone_ll
+        fit, fit_out = self._fit(u, est)
+        ll = fit.fit.zone_ll
         new = ~np.isfinite(s.last_step[u])
         dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
         dt = np.clip(dt, 0.0, _STEP_CAP_S)
@@ -333,15 +352,7 @@ class Engine:
         self._track_change_point(u, w * self._store_llr(ll), t_dev)
         best = p.argmax(axis=1)
         conf = p[np.arange(u.size), best]
-        self._learn_bias(est, p1m, fit, conf)
-        # a step on the street teaches the offset less (offset_outside_weight), or not at all
-        teach = np.where(self._zone_in_store[best], 1.0, cfg.offset_outside_weight)
-        sure = (conf >= cfg.calibration_min_prob) & (teach > 0)
-        if sure.any():
-            us = u[sure]
-            step = np.minimum(np.maximum(dt[sure], cfg.tick_s), _EVIDENCE_CAP_S) * teach[sure]
-            s.off_n[us] = np.minimum(s.off_n[us] + step, _OFFSET_MEMORY_S)
-            s.off_mean[us] += fit.offset_db[sure] * step / s.off_n[us]
+        self._learn_offsets(u, est, fit, fit_out, best, conf, dt)
         decided = s.decided[u]
         differs = best != decided
         s.chal[u[~differs]] = -1
@@ -389,6 +400,96 @@ class Engine:
         if cfg.entry_release_prob < 1 or cfg.zone_release_prob < 1:
             events.extend(self._release_sure(u, p, t_dev))
         return events
+
+    def _fit(self, u: IntArray, est: FloatArray) -> tuple[_SideFit, _SideFit]:
+        """Zone likelihoods of the devices ``u`` (smoothed values ``est``), scored as the store
+        and as the street.
+
+        A device's transmit offset is estimated apart for the two sides where the store has
+        both and at least two gateways (`EngineConfig.offset_cross_weight`): what a device
+        stuck on the street taught about its offset must not keep it there. Returns the fit of
+        the store's zones and that of the outside zones; both carry every zone's likelihood.
+        With one side, or one gateway, both are the same fit of one shared offset.
+        """
+        cfg = self.cfg
+        s = self._s
+        x = est - self.gateway_bias[None, :]
+        if self._sides is None:
+            p1m = s.p1m[u] + s.off_mean[u]
+            fit = self.model.fit(x, p1m, cfg, self._offset_sd(s.off_n[u]))
+            side = _SideFit(fit, p1m, s.off_mean[u])
+            return side, side
+        idx_in, idx_out, model_in, model_out = self._sides
+        k = cfg.offset_cross_weight
+        mine_in, mine_out = s.off_n[u] * s.off_mean[u], s.off_out_n[u] * s.off_out[u]
+        n_in = s.off_n[u] + k * s.off_out_n[u]
+        n_out = s.off_out_n[u] + k * s.off_n[u]
+        mean_in = (mine_in + k * mine_out) / np.maximum(n_in, _TINY)
+        mean_out = (mine_out + k * mine_in) / np.maximum(n_out, _TINY)
+        p1m_in = s.p1m[u] + mean_in
+        p1m_out = s.p1m[u] + mean_out
+        f_in = model_in.fit(x, p1m_in, cfg, self._offset_sd(n_in))
+        f_out = model_out.fit(x, p1m_out, cfg, self._offset_sd(n_out))
+        ll = np.where(self._zone_in_store[None, :], f_in.zone_ll, f_out.zone_ll)
+        return (
+            _SideFit(Fit(ll, idx_in[f_in.best_point], f_in.offset_db), p1m_in, mean_in),
+            _SideFit(Fit(ll, idx_out[f_out.best_point], f_out.offset_db), p1m_out, mean_out),
+        )
+
+    def _offset_sd(self, known: FloatArray) -> FloatArray:
+        """Spread of a device's offset after ``known`` seconds of confident placement."""
+        cfg = self.cfg
+        out: FloatArray = np.maximum(
+            cfg.device_offset_min_sd_db,
+            cfg.device_offset_sd_db / np.sqrt(1.0 + known / cfg.offset_learn_s),
+        )
+        return out
+
+    def _learn_offsets(
+        self,
+        u: IntArray,
+        est: FloatArray,
+        fit: _SideFit,
+        fit_out: _SideFit,
+        best: IntArray,
+        conf: FloatArray,
+        dt: FloatArray,
+    ) -> None:
+        """Learn gateway offsets and each device's transmit offset from confident steps.
+
+        A step placed in the store teaches the store's side of the offset, one placed outside
+        the street's (weighted by ``offset_outside_weight``); with one shared offset, both
+        teach it.
+        """
+        cfg = self.cfg
+        s = self._s
+        in_best = self._zone_in_store[best]
+        if self._sides is None:
+            self._learn_bias(est, fit.p1m, fit.fit, conf)
+        else:
+            out_best = ~in_best
+            self._learn_bias(est[in_best], fit.p1m[in_best], fit.fit.take(in_best), conf[in_best])
+            self._learn_bias(
+                est[out_best], fit_out.p1m[out_best], fit_out.fit.take(out_best), conf[out_best]
+            )
+        teach = np.where(in_best, 1.0, cfg.offset_outside_weight)
+        sure = (conf >= cfg.calibration_min_prob) & (teach > 0)
+        if not sure.any():
+            return
+        step = np.minimum(np.maximum(dt, cfg.tick_s), _EVIDENCE_CAP_S) * teach
+        if self._sides is None:
+            us = u[sure]
+            s.off_n[us] = np.minimum(s.off_n[us] + step[sure], _OFFSET_MEMORY_S)
+            s.off_mean[us] += fit.fit.offset_db[sure] * step[sure] / s.off_n[us]
+            return
+        for rows, side, mean, known in (
+            (sure & in_best, fit, s.off_mean, s.off_n),
+            (sure & ~in_best, fit_out, s.off_out, s.off_out_n),
+        ):
+            us = u[rows]
+            known[us] = np.minimum(known[us] + step[rows], _OFFSET_MEMORY_S)
+            target = side.mean[rows] + side.fit.offset_db[rows]
+            mean[us] += (target - mean[us]) * step[rows] / known[us]
 
     def _entry_held(self, slot: int) -> bool:
         """Whether the device's store entry is decided but still held (not yet published)."""
@@ -585,6 +686,8 @@ class Engine:
             p1m=np.full(n, self.cfg.p1m_dbm),
             off_mean=np.zeros(n),
             off_n=np.zeros(n),
+            off_out=np.zeros(n),
+            off_out_n=np.zeros(n),
             step_est=np.full((n, len(self.store.gateways)), np.nan),
             cp_llr=np.zeros(n),
             cp_since=np.full(n, np.nan),

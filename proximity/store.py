@@ -141,6 +141,8 @@ def parse_engine(doc: yamldoc.Doc, path: yamldoc.Path) -> EngineConfig:
             values[key] = doc.number((*path, key), minimum=-130, maximum=20)
         elif key in ("enter_prob",):
             values[key] = doc.number((*path, key), minimum=0.5, maximum=0.99)
+        elif key in ("offset_cross_weight",):
+            values[key] = doc.number((*path, key), minimum=0, maximum=1)
         else:
             values[key] = doc.number((*path, key), minimum=0)
             if values[key] == 0 and key in ("tick_s", "smooth_tau_s", "sigma_db", "grid_m"):

@@ -101,6 +101,20 @@ class EngineConfig:
     of 12 s. Set 0 where passers-by are rare (a store inside a mall with no street gateway) or
     many phones advertise at low power."""
 
+    offset_cross_weight: float = 0.1
+    """How much of what a device's steps in the store taught about its transmit offset the
+    street's placements use, and the reverse (0: each side learns its own offset; 1: one
+    shared offset). A quiet phone first heard inside, or coming in after its offset was learned
+    on the pavement (where only its luckier packets reach the store, so it comes out too loud),
+    is explained by the street as a loud device far away; with one shared offset, every zone
+    of the store was then scored at that loud offset and the device stayed on the street for
+    minutes. Each side scores at its own offset and pays for what it does not know of it
+    (`proximity.zoning`). Measured with ``python -m bench.sweep`` against one shared offset,
+    chosen on the default scenario's seeds 1-6 (0.1 against 0, 0.03, 0.15, 0.3 and 0.6) and
+    checked on ten runs of each scenario: see docs/accuracy.md. Used where the store has
+    outside zones and at least two gateways; with one gateway an offset cannot be told from a
+    distance, and the shared one is what carries a device's level across the door."""
+
     floor_dbm: float = -95.0
     """Receiver sensitivity: a gateway that does not hear a device is evidence the device is
     far from it, weighed against this floor."""

@@ -4,8 +4,10 @@ Both models answer the same question with the same arithmetic: each zone is a se
 reference points, each point predicts an RSSI (relative to the device's 1 m power) at every
 gateway, and a device's unknown transmit offset ``b`` (phones differ by about 5 dB) is estimated
 per point by least squares with a Gaussian prior, so it cancels between gateways instead of
-being mistaken for distance. Gateways that do not hear the device add censored evidence: the
-prediction should then lie below the sensitivity floor.
+being mistaken for distance, and integrated out: a device whose offset is less known pays for
+the freedom (the Gaussian marginal's ``-0.5 log(1 + sum(w) sd^2)``). Gateways that do not
+hear the device add censored evidence: the prediction should then lie below the sensitivity
+floor.
 
 * `GeometricModel` predicts from a path-loss law, gateway positions and zone polygons
   (no calibration needed).
@@ -39,6 +41,10 @@ class Fit:
     best_point: IntArray
     offset_db: FloatArray
 
+    def take(self, rows: np.ndarray) -> Fit:
+        """The fit of some devices only (a boolean mask or indices)."""
+        return Fit(self.zone_ll[rows], self.best_point[rows], self.offset_db[rows])
+
 
 @dataclass(frozen=True)
 class PointModel:
@@ -64,6 +70,19 @@ class PointModel:
     _tables: dict[tuple[int, float, float], FloatArray] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    def subset(self, keep: np.ndarray) -> PointModel:
+        """The same model restricted to some points (``keep``: a boolean mask); zones left
+        without a point score minus infinity."""
+        return PointModel(
+            zone_ids=self.zone_ids,
+            point_zone=self.point_zone[keep],
+            mu=self.mu[keep],
+            inv_var=self.inv_var[keep],
+            log_heard=None if self.log_heard is None else self.log_heard[keep],
+            log_missed=None if self.log_missed is None else self.log_missed[keep],
+            adjacency=self.adjacency,
+        )
 
     def loglik(self, est: FloatArray, p1m: FloatArray, cfg: EngineConfig) -> FloatArray:
         """Zone log-likelihoods only (see `fit`)."""
@@ -110,6 +129,9 @@ class PointModel:
         prior_w = 1.0 / sd**2
         b = a / (wsum + prior_w)
         ll = -0.5 * (ss - 2.0 * b * a + b * b * wsum) - 0.5 * prior_w * b * b
+        # the offset integrated out rather than fitted: a device whose offset is less known
+        # fits anything more easily, and pays for it here
+        ll -= 0.5 * np.log1p(wsum / prior_w)
         missed = 1.0 - h
         if self.log_heard is not None and self.log_missed is not None:
             extra = cfg.miss_weight * (h @ self.log_heard.T + missed @ self.log_missed.T)
@@ -174,6 +196,7 @@ class PointModel:
         d = log_odds - w * loss * (r + 0.5 * loss)
         mix = -0.5 * w * r * r + np.logaddexp(0.0, d) + np.log1p(-cfg.body_prob)
         score = (h[:, None, :] * mix).sum(axis=2) - 0.5 * prior_w * b * b + extra[rows, cand]
+        score -= 0.5 * np.log(den / prior_w)
         zone_ll = np.full((n, len(self.zone_ids)), -np.inf)
         bounds = np.r_[0, np.cumsum(widths)[:-1]]
         zone_ll[:, self.point_zone[starts]] = np.maximum.reduceat(score, bounds, axis=1)

@@ -263,7 +263,8 @@ def _learned_offset_seconds(weight: float) -> float:
     events = engine.advance(max(ts))
     assert kinds(events, "p") == [("zone_enter", "street")]  # on the street all along
     slot = engine._slot_of_code[engine.devices.index["p"]]
-    return float(engine._s.off_n[slot])
+    assert engine._s.off_n[slot] == 0.0  # the store's side of the offset learned nothing
+    return float(engine._s.off_out_n[slot])
 
 
 def test_offsets_learned_on_the_street_count_by_the_configured_weight() -> None:

@@ -52,6 +52,14 @@ def test_engine_knobs_take_numbers_of_their_kind() -> None:
     )
 
 
+def test_the_offsets_cross_weight_is_a_share() -> None:
+    text = GOOD + "engine: {offset_cross_weight: 0.5}\n"
+    assert parse_store(text, "s.yaml").engine.offset_cross_weight == 0.5
+    err = error_of(GOOD + "engine: {offset_cross_weight: 1.5}\n")
+    assert err.field == "engine.offset_cross_weight"
+    assert err.line == 12
+
+
 def test_bad_kind_type_and_duplicate() -> None:
     assert error_of(GOOD.replace("kind: private", "kind: secret")).field == "zones[3].kind"
     assert error_of(GOOD.replace("position: [5, 8]", "position: [5]")).field == (
