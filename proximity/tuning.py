@@ -83,37 +83,35 @@ class EngineConfig:
     its minimum. A weak phone then no longer looks like a phone far away."""
 
     offset_outside_weight: float = 1.0
-    """How much a confident step placed in an ``outside`` zone teaches a device's transmit
-    offset, against a step in the store (0: only the store teaches). The street is large and
-    a device on it is placed with little certainty about its distance, heard by the store's
+    """How much a confident step placed in an ``outside`` zone teaches the street's side of a
+    device's transmit offset (``offset_cross_weight``), against a step in the store teaching
+    the store's side (0: the street's side is never learned). The street is large and a
+    device on it is placed with little certainty about its distance, heard by the store's
     gateways near their floor, where only the luckier packets get through: the offset learned
-    there comes out too loud. That is half of why passers-by are kept out (a "loud" device by
-    the window looks far away) and the reason quiet devices are held back on the street when
-    they come in. Measured with 0 against 1 (one run each): passers-by given an entry 2 % to
-    26 % on the default scenario, 9 % to 19 % on busy, 6 % to 17 % on hard, while in-store
-    zone accuracy rose 72.7 % to 74.2 %, 65.1 % to 73.4 % and 36.6 % to 48.8 %, and for
-    devices 5 dB quieter than nominal (``python -m bench.devices``) 54.6 % to 69.6 %, entry
-    recall 16 % to 44 %. Over ten runs of the default scenario (seeds 7-16,
-    ``python -m bench.sweep``), 0.25 placed shoppers better (in-store 74.6 % to 76.4 %, entry
-    precision 50.3 % to 55.2 %) but gave 11.7 % of passers-by an entry instead of 9.5 %
-    (0.5: 75.5 % and 10.5 %); with ``entry_hold_s`` 20 as well, 76.3 %, precision 55.6 % and
-    10.9 % of passers-by, but the one-gateway boutique's entries then came at p95 22 s instead
-    of 12 s. Set 0 where passers-by are rare (a store inside a mall with no street gateway) or
-    many phones advertise at low power."""
+    there comes out too loud, and that is half of why passers-by are kept out (a "loud"
+    device by the window looks far away). Over ten runs of the default scenario (seeds 7-16,
+    ``python -m bench.sweep``), 0.5, 0.25 and 0 placed shoppers a little better (in-store
+    76.5 %, 76.8 % and 77.5 % against 76.0 %) and gave 11.4 %, 13.4 % and 29.9 % of
+    passers-by an entry instead of 9.2 %. Set 0 where passers-by are rare (a store inside a
+    mall with no street gateway)."""
 
     offset_cross_weight: float = 0.1
     """How much of what a device's steps in the store taught about its transmit offset the
-    street's placements use, and the reverse (0: each side learns its own offset; 1: one
-    shared offset). A quiet phone first heard inside, or coming in after its offset was learned
-    on the pavement (where only its luckier packets reach the store, so it comes out too loud),
-    is explained by the street as a loud device far away; with one shared offset, every zone
-    of the store was then scored at that loud offset and the device stayed on the street for
-    minutes. Each side scores at its own offset and pays for what it does not know of it
-    (`proximity.zoning`). Measured with ``python -m bench.sweep`` against one shared offset,
-    chosen on the default scenario's seeds 1-6 (0.1 against 0, 0.03, 0.15, 0.3 and 0.6) and
-    checked on ten runs of each scenario: see docs/accuracy.md. Used where the store has
-    outside zones and at least two gateways; with one gateway an offset cannot be told from a
-    distance, and the shared one is what carries a device's level across the door."""
+    street's zones use, and the reverse, counted in seconds of confident placement (0: each
+    side of the shopfront learns its own offset; 1: one shared offset, as the per-side sums
+    pool). The street explains a quiet phone in the store as a loud one far away; with one
+    shared offset the store's zones were then scored at the loud offset the street had
+    taught, and a shopper placed on the street by mistake stayed there or came back as a
+    second visit. Against one shared offset, ten runs each (``python -m bench.sweep``, with
+    ``exit_release_lost`` 2): default in-store accuracy 74.6 % to 76.1 %, entry precision
+    50.3 % to 55.8 %, passers-by given an entry 9.5 % to 9.2 %; busy 67.1 % to 70.8 %, 29.1 %
+    to 38.3 %; hard 33.0 % to 37.9 %, passers-by 16.0 % to 12.9 %, entry recall 26.3 % to
+    23.7 %; entries up to a second and exits about two seconds later at p95 (which
+    ``exit_release_lost`` 1 takes back). Chosen on the default scenario's
+    seeds 1-6 against 0, 0.03, 0.3 and 1 (docs/accuracy.md): less lets more passers-by in,
+    more places shoppers worse. Used where the store has outside zones and at least two
+    gateways; with one gateway an offset cannot be told from a distance, and the shared one
+    is what carries a device's level across the door."""
 
     floor_dbm: float = -95.0
     """Receiver sensitivity: a gateway that does not hear a device is evidence the device is
