@@ -243,10 +243,10 @@ class EngineConfig:
     gateway loses a device only after ``stale_s`` of silence. With two instead of one, fewer
     shoppers misplaced on the street are let go (their visit splits in two, a second welcome)
     and exits come later. Ten runs each (``python -m bench.sweep``), one gateway against two:
-    default (seeds 7-16) exits published at p95 30.3 / 30.7 s (phones / fobs) against
-    32.3 / 35.1 s, entry precision 54.1 % against 55.8 %; busy (seeds 11-20) 29.4 / 33.0 s
-    against 31.0 / 34.1 s, precision 36.2 % against 38.3 %; hard (seeds 23-32) 30.3 / 30.2 s
-    against 31.6 / 32.3 s, precision 8.2 % against 9.8 %. One puts the default store's exits
+    default (seeds 7-16) exits published at p95 28.7 / 31.9 s (phones / fobs) against
+    32.6 / 34.7 s, entry precision 60.1 % against 63.1 %; busy (seeds 11-20) 28.4 / 32.0 s
+    against 30.4 / 34.2 s, precision 38.4 % against 40.9 %; hard (seeds 23-32) 25.0 / 24.6 s
+    against 31.5 / 30.2 s, precision 7.4 % against 9.3 %. One puts the default store's exits
     within the 32 s target for a few more second visits. The one-gateway boutique never
     releases early (it keeps the full hold)."""
 
