@@ -42,7 +42,8 @@ class EngineConfig:
     20.2 per device-hour; busy (11-20) recall 54.8 % to 58.5 %, p95 8.4 to 7.1 s, passers-by
     4.4 % to 4.7 %; hard (23-32) p95 9.3 to 6.8 s, passers-by 12.9 % to 12.1 %; 12 dB/s
     was no better on default. The one-gateway boutique (3-12) loses: recall 71.4 % to 61.5 %,
-    in-store accuracy 46.6 % to 44.4 %; a store with one gateway should set 3."""
+    in-store accuracy 46.6 % to 44.4 %; a store with one gateway should set 3 (as
+    ``config/stores/boutique.yaml`` does)."""
 
     body_loss_db: float = 10.0
     """Loss of a link blocked by the wearer's body (blockage studies: 3-20 dB, 10 typical).
