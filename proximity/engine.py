@@ -90,6 +90,7 @@ class _Slots:
     off_out: FloatArray
     """The street's side of the offset (`EngineConfig.offset_cross_weight`)."""
     off_out_n: FloatArray
+    """Seconds of confident placement behind ``off_out``."""
     step_est: FloatArray
     cp_llr: FloatArray
     cp_since: FloatArray
