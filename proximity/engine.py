@@ -158,20 +158,19 @@ class Engine:
         self._zone_ids = self.model.zone_ids
         self._zone_in_store = np.array([z.in_store for z in store.zones])
         inside = self._zone_in_store[self.model.point_zone]
+        self._sides: tuple[IntArray, IntArray, PointModel, PointModel] | None = None
         if inside.all() or not inside.any():
             self._gw_inside = np.ones(len(store.gateways), dtype=bool)
         else:
             # a gateway of the store: it hears some point of the store best
             self._gw_inside = self.model.mu[inside].max(axis=0) > self.model.mu[~inside].max(axis=0)
-        point_in = self._zone_in_store[self.model.point_zone]
-        self._sides: tuple[IntArray, IntArray, PointModel, PointModel] | None = None
-        if point_in.any() and not point_in.all() and len(store.gateways) >= 2:
-            self._sides = (
-                np.flatnonzero(point_in),
-                np.flatnonzero(~point_in),
-                self.model.subset(point_in),
-                self.model.subset(~point_in),
-            )
+            if len(store.gateways) >= 2:  # each side of the shopfront its own offset
+                self._sides = (
+                    np.flatnonzero(inside),
+                    np.flatnonzero(~inside),
+                    self.model.subset(inside),
+                    self.model.subset(~inside),
+                )
         self._generator = _generator(self.model.adjacency, [z.kind for z in store.zones], self.cfg)
         self._prior = _initial_prior([z.kind for z in store.zones])
 
