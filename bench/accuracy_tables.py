@@ -6,6 +6,7 @@
     ...                                          # busy, boutique, hard likewise
     .venv/bin/python -m bench.impairments         # writes out/impairments.json
     .venv/bin/python -m bench.devices             # writes out/devices.json
+    .venv/bin/python -m bench.pathloss            # writes out/pathloss.json
     .venv/bin/proximity eval --scenario config/scenarios/default.yaml --seeds 10 --json \
         > out/default-seeds.json                  # ten runs scored together, likewise
     .venv/bin/python -m bench.accuracy_tables out # prints every table
@@ -162,7 +163,7 @@ def _headline(m: dict[str, Any]) -> list[str]:
 
 def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
     """The radio breakdown of ``bench.impairments`` (or, with ``first="devices"``, the device
-    power variants of ``bench.devices``)."""
+    power variants of ``bench.devices``; with ``first="path loss"``, ``bench.pathloss``)."""
     lines = [
         f"| {first} | in-store acc. | street acc. | entry recall | entry precision "
         "| passers-by entered | spurious /h |",
@@ -195,6 +196,9 @@ def main(argv: list[str]) -> int:
     dev = folder / "devices.json"
     if dev.exists():
         print(impairments_table(json.loads(dev.read_text()), first="devices") + "\n")
+    loss = folder / "pathloss.json"
+    if loss.exists():
+        print(impairments_table(json.loads(loss.read_text()), first="path loss") + "\n")
     pooled = {
         name: json.loads((folder / f"{name}-seeds.json").read_text())
         for name in SCENARIOS

@@ -1,0 +1,105 @@
+"""How the engine copes with a store whose walls and shelves swallow more or less than it assumes.
+
+``python -m bench.pathloss [--seeds 7-9]`` simulates the default scenario with the path-loss
+exponent of the radio set across FIELD_NOTES' range for real rooms (1.5 to 3.5; the engine
+assumes 2.2), and scores, over the runs pooled, three readers of the same readings: the engine
+as shipped (its geometric model still assumes 2.2), the engine told the true exponent
+(``engine: {path_loss_n: ...}`` in the store file), and the naive baseline. It shows how much of
+a changed radio is the model's mismatch, which a store could set right, and how much is the
+radio itself: a lower exponent carries the street's signals further into the shop, a higher one
+leaves fewer gateways hearing a device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.impairments import SCENARIO, write_out
+from bench.sweep import parse_seeds
+from firmware_sim import simulate
+from firmware_sim.scenario import parse_scenario
+from proximity.baseline import Baseline
+from proximity.engine import Engine
+from proximity.errors import InputError
+from proximity.evalcmd import Columns, exit_window, pooled_events, pooled_truth, replay
+from proximity.evaluate import TruthInterval, score
+from proximity.readings import Event
+from proximity.store import Store
+
+EXPONENTS = (1.6, 1.8, 2.2, 2.6, 3.0, 3.5)
+"""Path-loss exponents of the simulated radio (FIELD_NOTES: 2.2 typical, 1.5 .. 3.5 seen)."""
+
+KEY = "path loss"
+"""The first column of the rows written to ``out/pathloss.json``."""
+
+
+def scenario_text(exponent: float) -> str:
+    """The default scenario's YAML with the radio's path-loss exponent replaced."""
+    text, n = re.subn(r"(\n  path_loss_n: )[^\n]+", rf"\g<1>{exponent:g}", SCENARIO.read_text())
+    if n != 1:
+        raise SystemExit(f"{SCENARIO}: radio key path_loss_n not found once")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        seeds = parse_seeds(args[args.index("--seeds") + 1] if "--seeds" in args else "7-9")
+    except (InputError, IndexError) as exc:
+        print(f"bench.pathloss: {exc or 'expected --seeds A-B or A,B,C'}", file=sys.stderr)
+        return 2
+    rows: list[dict[str, object]] = []
+    print(
+        f"{KEY:34} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
+        f"{'entry prec':>10} {'passers-by':>10} {'spurious/h':>10}"
+    )
+    for exponent in EXPONENTS:
+        t0 = time.perf_counter()
+        base = parse_scenario(scenario_text(exponent), str(SCENARIO), base_dir=str(SCENARIO.parent))
+        truths: list[tuple[int, Sequence[TruthInterval]]] = []
+        streams: dict[str, list[tuple[int, list[Event]]]] = {}
+        store: Store | None = None
+        for seed in seeds:
+            sim = simulate(dataclasses.replace(base, seed=seed))
+            store = sim.store
+            cols = Columns.of(sim.readings)
+            told = dataclasses.replace(
+                store, engine=dataclasses.replace(store.engine, path_loss_n=exponent)
+            )
+            truths.append((seed, sim.truth))
+            for label, reader in (
+                (f"engine assumes {store.engine.path_loss_n:g}", Engine(store)),
+                (f"engine told {exponent:g}", Engine(told)),
+                ("baseline", Baseline(store)),
+            ):
+                if label.startswith("engine told") and exponent == store.engine.path_loss_n:
+                    continue
+                streams.setdefault(label, []).append((seed, replay(reader, cols)))
+        assert store is not None
+        truth = pooled_truth(truths)
+        for label, runs in streams.items():
+            m = score(store, truth, pooled_events(runs), exit_match_s=exit_window(store))
+            name = f"n = {exponent:g}, {label}"
+            rows.append({KEY: name, **m.to_json()})
+            print(
+                f"{name:34} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
+                f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
+                f"{_pct(m.passerby_false_entry_rate):>10} "
+                f"{m.spurious_per_device_hour or 0:>10.1f}",
+                flush=True,
+            )
+        print(f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    write_out("pathloss.json", rows)
+    return 0
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
