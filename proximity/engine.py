@@ -38,6 +38,16 @@ _STEP_CAP_S = 10.0
 _BIAS_CAP_DB = 12.0
 _TINY = 1e-9
 _OFFSET_MEMORY_S = 300.0  # device offset: a running mean over at most the last five minutes
+_EXPONENTS = (1.6, 1.9, 2.2, 2.6, 3.0, 3.5)
+"""Path-loss exponents the engine may choose between (FIELD_NOTES: rooms span 1.5 to 3.5)."""
+_EXPONENT_EVERY = 8
+"""Ticks between two scorings of the exponents (4 s at the default tick)."""
+_EXPONENT_DEVICES = 32
+"""Devices scored per scoring: the cost stays a few percent of a tick on a busy store."""
+_EXPONENT_MEMORY_S = 600.0
+"""Forgetting time of the exponents' score, seconds."""
+_EXPONENT_MIN_SEEN = 400.0
+"""Device scorings (forgotten likewise) before the lead per device counts in full."""
 
 
 @dataclass
@@ -69,6 +79,7 @@ class EngineStats:
     ticks: int = 0
     events: int = 0
     evicted: int = 0
+    exponent_changes: int = 0
 
 
 @dataclass
@@ -138,6 +149,11 @@ class Engine:
         self._now = -np.inf
         self._slot_of_code: IntArray = np.full(0, -1, dtype=np.int64)
         self._fixed_model = model
+        self._exponent: float | None = None
+        """The path-loss exponent the geometric model uses, when learned (None: the store's)."""
+        self._exponent_models: dict[float, PointModel] = {}
+        self._exponent_score: dict[float, float] = {}
+        self._exponent_seen = 0.0
         self._configure(store, model)
         self.gateway_bias: FloatArray = np.zeros(len(store.gateways))
         """Learned receive offset of each gateway beyond the store file's, dB."""
@@ -151,7 +167,7 @@ class Engine:
     def _configure(self, store: Store, model: PointModel | None) -> None:
         self.store = store
         self.cfg = store.engine
-        self.model = model if model is not None else geometric_model(store)
+        self.model = model if model is not None else geometric_model(store, self._exponent)
         if self.model.zone_ids != tuple(z.id for z in store.zones):
             raise ValueError("the zone model's zones differ from the store's zones")
         self._gw_index = store.gateway_index()
@@ -182,6 +198,9 @@ class Engine:
         """
         old_gw = [g.id for g in self.store.gateways]
         old_zones = self._zone_ids
+        self._exponent_models = {}
+        self._exponent_score = {}
+        self._exponent_seen = 0.0
         self._configure(store, model if model is not None else self._fixed_model)
         new_gw = [g.id for g in store.gateways]
         if new_gw != old_gw:
@@ -322,6 +341,8 @@ class Engine:
         est = self._smoother.est[u]
         fit, fit_out = self._fit(u, est)
         ll = fit.fit.zone_ll
+        if cfg.path_loss_switch_nats > 0:
+            self._judge_exponent(u, est)
         new = ~np.isfinite(s.last_step[u])
         dt = np.where(new, cfg.tick_s, t_dev - s.last_step[u])
         dt = np.clip(dt, 0.0, _STEP_CAP_S)
@@ -435,6 +456,72 @@ class Engine:
             _SideFit(Fit(ll, idx_in[f_in.best_point], f_in.offset_db), p1m_in, mean_in),
             _SideFit(Fit(ll, idx_out[f_out.best_point], f_out.offset_db), p1m_out, mean_out),
         )
+
+    def _judge_exponent(self, u: IntArray, est: FloatArray) -> None:
+        """Which path-loss exponent the store's radio follows, from everyone heard.
+
+        Rooms fade the signal at exponents from about 1.5 (open floor) to 3.5 (dense racks
+        and partitions); a model that assumes 2.2 in the latter reads the silence of gateways
+        10-15 m away as distance and holds shoppers on the street. Every
+        ``_EXPONENT_EVERY``-th tick, a few devices heard by three or more gateways are scored
+        by the best point of each candidate model (`_EXPONENTS`, heard and silent gateways
+        alike, the device's offset integrated out around nominal, so neither the learned
+        offsets nor the censoring favour the current model); each candidate's log-likelihood
+        lead over the current model is summed with a forgetting time of
+        ``_EXPONENT_MEMORY_S``. The geometric model is rebuilt at the candidate that leads by
+        ``path_loss_switch_nats``. A store zoned by a model it was given (a calibration
+        model) keeps it; one with fewer than three gateways never hears a device at three.
+        """
+        cfg = self.cfg
+        if self._fixed_model is not None:
+            return
+        if self.stats.ticks % _EXPONENT_EVERY:
+            return
+        s = self._s
+        enough = np.flatnonzero((~np.isnan(est)).sum(axis=1) >= 3)
+        if enough.size == 0:
+            return
+        if enough.size > _EXPONENT_DEVICES:
+            start = (self.stats.ticks // _EXPONENT_EVERY * _EXPONENT_DEVICES) % enough.size
+            enough = np.roll(enough, -start)[:_EXPONENT_DEVICES]
+        x = est[enough] - self.gateway_bias[None, :]
+        p1m = s.p1m[u[enough]]
+        current = cfg.path_loss_n if self._exponent is None else self._exponent
+        base = self._exponent_ll(current, x, p1m)
+        decay = float(np.exp(-_EXPONENT_EVERY * cfg.tick_s / _EXPONENT_MEMORY_S))
+        self._exponent_seen = self._exponent_seen * decay + enough.size
+        for n in _EXPONENTS:
+            if n != current:
+                gain = float((self._exponent_ll(n, x, p1m) - base).sum())
+                self._exponent_score[n] = self._exponent_score.get(n, 0.0) * decay + gain
+        best, lead = max(self.exponent_leads().items(), key=lambda item: item[1])
+        if lead >= cfg.path_loss_switch_nats:
+            self._exponent = best
+            self._exponent_score = {}
+            self._exponent_seen = 0.0
+            self.stats.exponent_changes += 1
+            self._configure(self.store, None)
+
+    def _exponent_ll(self, n: float, x: FloatArray, p1m: FloatArray) -> FloatArray:
+        """Each device's best-point log-likelihood under the geometric model of exponent n."""
+        model = self._exponent_models.get(n)
+        if model is None:
+            model = geometric_model(self.store, n)
+            self._exponent_models[n] = model
+        zone_ll = model.fit(x, p1m, self.cfg).zone_ll
+        out: FloatArray = zone_ll.max(axis=1)
+        return out
+
+    def exponent_leads(self) -> dict[float, float]:
+        """Each candidate exponent's lead over the current one, nats per device scored (what
+        `_judge_exponent` compares with ``path_loss_switch_nats``)."""
+        seen = max(self._exponent_seen, _EXPONENT_MIN_SEEN)
+        return {n: score / seen for n, score in sorted(self._exponent_score.items())}
+
+    @property
+    def path_loss_n(self) -> float:
+        """The path-loss exponent the geometric model uses now."""
+        return self.cfg.path_loss_n if self._exponent is None else self._exponent
 
     def _offset_sd(self, known: FloatArray) -> FloatArray:
         """Spread of a device's offset after ``known`` seconds of confident placement."""

@@ -256,8 +256,9 @@ def heard_probability(mu: FloatArray, floor: float, sigma: float | FloatArray) -
     return out
 
 
-def geometric_model(store: Store) -> PointModel:
-    """A `PointModel` from gateway positions, zone polygons and the path-loss law.
+def geometric_model(store: Store, path_loss_n: float | None = None) -> PointModel:
+    """A `PointModel` from gateway positions, zone polygons and the path-loss law (the
+    store's ``path_loss_n`` unless another exponent is given).
 
     Raises:
         ValueError: When a gateway has no position or a zone no polygon.
@@ -282,7 +283,8 @@ def geometric_model(store: Store) -> PointModel:
     d = np.sqrt(
         (points[:, 0:1] - gx[None]) ** 2 + (points[:, 1:2] - gy[None]) ** 2 + cfg.height_m**2
     )
-    mu = rx[None, :] - 10.0 * cfg.path_loss_n * np.log10(d)
+    n = cfg.path_loss_n if path_loss_n is None else path_loss_n
+    mu = rx[None, :] - 10.0 * n * np.log10(d)
     # The shopfront: a link between a point outside and a gateway inside (or the reverse)
     # goes through the facade.
     point_out = ~np.array([store.zones[z].in_store for z in np.concatenate(owner)])
