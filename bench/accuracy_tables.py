@@ -163,7 +163,7 @@ def _headline(m: dict[str, Any]) -> list[str]:
 
 def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
     """The radio breakdown of ``bench.impairments`` (or, with ``first="devices"``, the device
-    power variants of ``bench.devices``; with ``first="path loss"``, ``bench.pathloss``)."""
+    power variants of ``bench.devices``)."""
     lines = [
         f"| {first} | in-store acc. | street acc. | entry recall | entry precision "
         "| passers-by entered | spurious /h |",
@@ -171,6 +171,19 @@ def impairments_table(rows: list[dict[str, Any]], first: str = "radio") -> str:
     ]
     for r in rows:
         lines.append(f"| {r[first]} | " + " | ".join(_headline(r)) + " |")
+    return "\n".join(lines)
+
+
+def pathloss_table(rows: list[dict[str, Any]]) -> str:
+    """The readers of ``bench.pathloss``, with the exponent each engine ended at per run."""
+    lines = [
+        "| path loss | exponent at the end | in-store acc. | street acc. | entry recall "
+        "| entry precision | passers-by entered | spurious /h |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ended = ", ".join(f"{n:g}" for n in r.get("exponents") or []) or "-"
+        lines.append(f"| {r['path loss']} | {ended} | " + " | ".join(_headline(r)) + " |")
     return "\n".join(lines)
 
 
@@ -198,7 +211,7 @@ def main(argv: list[str]) -> int:
         print(impairments_table(json.loads(dev.read_text()), first="devices") + "\n")
     loss = folder / "pathloss.json"
     if loss.exists():
-        print(impairments_table(json.loads(loss.read_text()), first="path loss") + "\n")
+        print(pathloss_table(json.loads(loss.read_text())) + "\n")
     pooled = {
         name: json.loads((folder / f"{name}-seeds.json").read_text())
         for name in SCENARIOS

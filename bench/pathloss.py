@@ -2,12 +2,13 @@
 
 ``python -m bench.pathloss [--seeds 7-9]`` simulates the default scenario with the path-loss
 exponent of the radio set across FIELD_NOTES' range for real rooms (1.5 to 3.5; the engine
-assumes 2.2), and scores, over the runs pooled, three readers of the same readings: the engine
-as shipped (its geometric model still assumes 2.2), the engine told the true exponent
-(``engine: {path_loss_n: ...}`` in the store file), and the naive baseline. It shows how much of
-a changed radio is the model's mismatch, which a store could set right, and how much is the
-radio itself: a lower exponent carries the street's signals further into the shop, a higher one
-leaves fewer gateways hearing a device.
+starts from 2.2), and scores, over the runs pooled, four readers of the same readings: the
+engine as shipped (it starts from 2.2 and moves to another exponent when the devices it hears
+fit that one clearly better, ``path_loss_switch_nats``), the engine held at 2.2
+(``path_loss_switch_nats: 0``), the engine told the true exponent (``engine: {path_loss_n:
+...}`` in the store file), and the naive baseline. It shows how much of a changed radio is
+the model's mismatch and how much is the radio itself: a lower exponent carries the street's
+signals further into the shop, a higher one leaves fewer gateways hearing a device.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = parse_scenario(scenario_text(exponent), str(SCENARIO), base_dir=str(SCENARIO.parent))
         truths: list[tuple[int, Sequence[TruthInterval]]] = []
         streams: dict[str, list[tuple[int, list[Event]]]] = {}
+        ended: dict[str, list[float]] = {}
+        leads: list[dict[float, float]] = []
         store: Store | None = None
         for seed in seeds:
             sim = simulate(dataclasses.replace(base, seed=seed))
@@ -71,27 +74,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store, engine=dataclasses.replace(store.engine, path_loss_n=exponent)
             )
             truths.append((seed, sim.truth))
+            fixed = dataclasses.replace(
+                store, engine=dataclasses.replace(store.engine, path_loss_switch_nats=0.0)
+            )
             for label, reader in (
-                (f"engine assumes {store.engine.path_loss_n:g}", Engine(store)),
+                ("engine", Engine(store)),
+                (f"engine fixed at {store.engine.path_loss_n:g}", Engine(fixed)),
                 (f"engine told {exponent:g}", Engine(told)),
                 ("baseline", Baseline(store)),
             ):
                 if label.startswith("engine told") and exponent == store.engine.path_loss_n:
                     continue
                 streams.setdefault(label, []).append((seed, replay(reader, cols)))
+                if isinstance(reader, Engine):
+                    ended.setdefault(label, []).append(reader.path_loss_n)
+                    if label == "engine":
+                        leads.append(reader.exponent_leads())
         assert store is not None
         truth = pooled_truth(truths)
         for label, runs in streams.items():
             m = score(store, truth, pooled_events(runs), exit_match_s=exit_window(store))
             name = f"n = {exponent:g}, {label}"
-            rows.append({KEY: name, **m.to_json()})
+            row: dict[str, object] = {KEY: name, "exponents": ended.get(label)}
+            if label == "engine":
+                row["leads"] = [{f"{n:g}": round(v, 3) for n, v in d.items()} for d in leads]
+            rows.append({**row, **m.to_json()})
             print(
                 f"{name:34} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
                 f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
                 f"{_pct(m.passerby_false_entry_rate):>10} "
                 f"{m.spurious_per_device_hour or 0:>10.1f}",
+                f"  ended at {', '.join(f'{n:g}' for n in ended[label])}" if label in ended else "",
                 flush=True,
             )
+        for seed, lead in zip(seeds, leads, strict=True):
+            text = ", ".join(f"{n:g}: {v:+.2f}" for n, v in lead.items())
+            print(f"  seed {seed}, leads over the exponent ended at (nats per device): {text}")
         print(f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     write_out("pathloss.json", rows)
     return 0

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.accuracy_tables import pooled_table, wilson
+from bench.accuracy_tables import pathloss_table, pooled_table, wilson
 
 
 def test_wilson_interval_matches_published_values() -> None:
@@ -45,3 +45,25 @@ def test_pooled_table_shows_counts_and_intervals() -> None:
     assert "2.5 % (0-13)" in engine and "10 / 40" in engine
     assert "4.5 / - s" in engine and "- / - s" in engine
     assert baseline.startswith("|  | baseline |") and "100.0 % (91-100)" in baseline
+
+
+def test_pathloss_table_shows_where_each_engine_ended() -> None:
+    metrics = {
+        "in_store_accuracy": 0.5,
+        "out_of_store_accuracy": 0.9,
+        "entry_recall": 0.25,
+        "entry_precision": 0.125,
+        "passerby_false_entry_rate": 0.0,
+        "spurious_per_device_hour": 3.25,
+    }
+    table = pathloss_table(
+        [
+            {"path loss": "n = 3.5, engine", "exponents": [3.5, 3.0], **metrics},
+            {"path loss": "n = 3.5, baseline", "exponents": None, **metrics},
+        ]
+    )
+    lines = table.splitlines()
+    assert lines[2] == (
+        "| n = 3.5, engine | 3.5, 3 | 50.0 % | 90.0 % | 25.0 % | 12.5 % | 0.0 % | 3.2 |"
+    )
+    assert lines[3].startswith("| n = 3.5, baseline | - | 50.0 % |")
