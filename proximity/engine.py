@@ -201,6 +201,8 @@ class Engine:
         self._exponent_models = {}
         self._exponent_score = {}
         self._exponent_seen = 0.0
+        if store.engine.path_loss_n != self.cfg.path_loss_n:
+            self._exponent = None  # a store that sets its exponent starts from it
         self._configure(store, model if model is not None else self._fixed_model)
         new_gw = [g.id for g in store.gateways]
         if new_gw != old_gw:

@@ -62,3 +62,15 @@ def test_a_given_zone_model_is_kept(dense_room: SimResult) -> None:
     replay(engine, Columns.of(dense_room.readings))
     assert engine.model is model
     assert engine.stats.exponent_changes == 0
+
+
+def test_a_store_that_sets_its_exponent_starts_from_it(dense_room: SimResult) -> None:
+    engine = _engine(dense_room.store, dense_room)
+    assert engine.path_loss_n == 3.5
+    same = dataclasses.replace(dense_room.store, name="renamed")
+    engine.set_store(same)
+    assert engine.path_loss_n == 3.5  # a new store file that leaves the exponent alone
+    told = dataclasses.replace(same, engine=dataclasses.replace(same.engine, path_loss_n=3.0))
+    engine.set_store(told)
+    assert engine.path_loss_n == 3.0
+    assert engine.exponent_leads() == {}
