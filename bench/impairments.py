@@ -19,7 +19,7 @@ from firmware_sim import simulate
 from firmware_sim.scenario import parse_scenario
 from proximity.engine import Engine
 from proximity.evalcmd import Columns, replay
-from proximity.evaluate import score
+from proximity.evaluate import Metrics, score
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "config" / "scenarios" / "default.yaml"
@@ -56,10 +56,7 @@ def run_variants(kind: str, texts: dict[str, str], out_name: str) -> int:
     """Simulate each default-scenario variant (label -> scenario YAML), score the engine on
     it, print one row per variant and write every row to ``out/<out_name>``."""
     rows = []
-    print(
-        f"{kind:38} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
-        f"{'entry prec':>10} {'passers-by':>10} {'spurious/h':>10}"
-    )
+    print(header_line(kind, 38))
     for name, text in texts.items():
         t0 = time.perf_counter()
         scenario = parse_scenario(text, str(SCENARIO), base_dir=str(SCENARIO.parent))
@@ -68,15 +65,30 @@ def run_variants(kind: str, texts: dict[str, str], out_name: str) -> int:
         m = score(result.store, result.truth, replay(Engine(result.store), cols))
         rows.append({kind: name, **m.to_json()})
         print(
-            f"{name:38} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
-            f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
-            f"{_pct(m.passerby_false_entry_rate):>10} {m.spurious_per_device_hour or 0:>10.1f}",
+            metrics_line(name, m, 38),
             f"  ({time.perf_counter() - t0:.0f} s)",
             file=sys.stdout,
             flush=True,
         )
     write_out(out_name, rows)
     return 0
+
+
+def header_line(kind: str, width: int) -> str:
+    """The header of the rows `metrics_line` prints (first column ``width`` wide)."""
+    return (
+        f"{kind:{width}} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
+        f"{'entry prec':>10} {'passers-by':>10} {'spurious/h':>10}"
+    )
+
+
+def metrics_line(name: str, m: Metrics, width: int) -> str:
+    """One variant's headline metrics as a row under `header_line`."""
+    return (
+        f"{name:{width}} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
+        f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
+        f"{_pct(m.passerby_false_entry_rate):>10} {m.spurious_per_device_hour or 0:>10.1f}"
+    )
 
 
 def write_out(name: str, rows: list[dict[str, object]]) -> None:

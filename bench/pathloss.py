@@ -13,13 +13,13 @@ signals further into the shop, a higher one leaves fewer gateways hearing a devi
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import re
 import sys
 import time
 from collections.abc import Sequence
 
-from bench.impairments import SCENARIO, write_out
+from bench.impairments import SCENARIO, header_line, metrics_line, variant_text, write_out
 from bench.sweep import parse_seeds
 from firmware_sim import simulate
 from firmware_sim.scenario import parse_scenario
@@ -40,24 +40,22 @@ KEY = "path loss"
 
 def scenario_text(exponent: float) -> str:
     """The default scenario's YAML with the radio's path-loss exponent replaced."""
-    text, n = re.subn(r"(\n  path_loss_n: )[^\n]+", rf"\g<1>{exponent:g}", SCENARIO.read_text())
-    if n != 1:
-        raise SystemExit(f"{SCENARIO}: radio key path_loss_n not found once")
-    return text
+    return variant_text({"path_loss_n": exponent})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.pathloss", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--seeds", default="7-9", help="A-B or A,B,C (default 7-9)")
+    ns = ap.parse_args(argv)
     try:
-        seeds = parse_seeds(args[args.index("--seeds") + 1] if "--seeds" in args else "7-9")
-    except (InputError, IndexError) as exc:
-        print(f"bench.pathloss: {exc or 'expected --seeds A-B or A,B,C'}", file=sys.stderr)
+        seeds = parse_seeds(ns.seeds)
+    except InputError as exc:
+        print(f"bench.pathloss: {exc}", file=sys.stderr)
         return 2
     rows: list[dict[str, object]] = []
-    print(
-        f"{KEY:34} {'in-store acc':>12} {'street acc':>10} {'entry rec':>9} "
-        f"{'entry prec':>10} {'passers-by':>10} {'spurious/h':>10}"
-    )
+    print(header_line(KEY, 34))
     for exponent in EXPONENTS:
         t0 = time.perf_counter()
         base = parse_scenario(scenario_text(exponent), str(SCENARIO), base_dir=str(SCENARIO.parent))
@@ -100,10 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row["leads"] = [{f"{n:g}": round(v, 3) for n, v in d.items()} for d in leads]
             rows.append({**row, **m.to_json()})
             print(
-                f"{name:34} {_pct(m.in_store_accuracy):>12} {_pct(m.out_of_store_accuracy):>10} "
-                f"{_pct(m.entry_recall):>9} {_pct(m.entry_precision):>10} "
-                f"{_pct(m.passerby_false_entry_rate):>10} "
-                f"{m.spurious_per_device_hour or 0:>10.1f}",
+                metrics_line(name, m, 34),
                 f"  ended at {', '.join(f'{n:g}' for n in ended[label])}" if label in ended else "",
                 flush=True,
             )
@@ -113,10 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     write_out("pathloss.json", rows)
     return 0
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.1f} %"
 
 
 if __name__ == "__main__":

@@ -152,6 +152,7 @@ class Engine:
         self._exponent: float | None = None
         """The path-loss exponent the geometric model uses, when learned (None: the store's)."""
         self._exponent_models: dict[float, PointModel] = {}
+        """Geometric models of the current store file by exponent (the one in use among them)."""
         self._exponent_score: dict[float, float] = {}
         self._exponent_seen = 0.0
         self._configure(store, model)
@@ -167,7 +168,7 @@ class Engine:
     def _configure(self, store: Store, model: PointModel | None) -> None:
         self.store = store
         self.cfg = store.engine
-        self.model = model if model is not None else geometric_model(store, self._exponent)
+        self.model = model if model is not None else self._geometric(self.path_loss_n)
         if self.model.zone_ids != tuple(z.id for z in store.zones):
             raise ValueError("the zone model's zones differ from the store's zones")
         self._gw_index = store.gateway_index()
@@ -488,7 +489,7 @@ class Engine:
             enough = np.roll(enough, -start)[:_EXPONENT_DEVICES]
         x = est[enough] - self.gateway_bias[None, :]
         p1m = s.p1m[u[enough]]
-        current = cfg.path_loss_n if self._exponent is None else self._exponent
+        current = self.path_loss_n
         base = self._exponent_ll(current, x, p1m)
         decay = float(np.exp(-_EXPONENT_EVERY * cfg.tick_s / _EXPONENT_MEMORY_S))
         self._exponent_seen = self._exponent_seen * decay + enough.size
@@ -504,13 +505,17 @@ class Engine:
             self.stats.exponent_changes += 1
             self._configure(self.store, None)
 
-    def _exponent_ll(self, n: float, x: FloatArray, p1m: FloatArray) -> FloatArray:
-        """Each device's best-point log-likelihood under the geometric model of exponent n."""
+    def _geometric(self, n: float) -> PointModel:
+        """The store's geometric model at exponent ``n``, built once per store file."""
         model = self._exponent_models.get(n)
         if model is None:
             model = geometric_model(self.store, n)
             self._exponent_models[n] = model
-        zone_ll = model.fit(x, p1m, self.cfg).zone_ll
+        return model
+
+    def _exponent_ll(self, n: float, x: FloatArray, p1m: FloatArray) -> FloatArray:
+        """Each device's best-point log-likelihood under the geometric model of exponent n."""
+        zone_ll = self._geometric(n).fit(x, p1m, self.cfg).zone_ll
         out: FloatArray = zone_ll.max(axis=1)
         return out
 
